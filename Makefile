@@ -1,0 +1,73 @@
+# mallocspy: make builds build/libmallocspy.so; make check runs the test suite.
+CC      ?= gcc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+prefix  := $(PREFIX)
+libdir  := $(prefix)/lib
+incdir  := $(prefix)/include
+bindir  := $(prefix)/bin
+mandir  := $(prefix)/share/man
+pcdir   := $(libdir)/pkgconfig
+
+VERSION := $(shell sed -n 's/^\#define MALLOCSPY_VERSION "\(.*\)"/\1/p' include/mallocspy.h)
+B := build
+
+WARN    := -Wall -Wextra -Werror
+CFLAGS  ?= -O2 -g
+BASE    := -std=gnu11 $(WARN) -Iinclude -D_GNU_SOURCE
+# The library is injected into other programs: hidden by default, no sanitizers, and
+# entry points keep their frame pointer (the stack cache starts from it).
+LIBCFLAGS := $(BASE) $(CFLAGS) -fPIC -fvisibility=hidden -fno-strict-aliasing \
+             -ftls-model=initial-exec
+ENTRYFLAGS := -fno-omit-frame-pointer -fno-optimize-sibling-calls
+LIBLDFLAGS := -shared -Wl,--no-undefined -Wl,--version-script=src/exports.map -Wl,-z,now -Wl,-z,relro
+LIBS    := -lunwind -ldw -lelf -ldl -lpthread
+
+SRC     := $(wildcard src/*.c)
+PRE     := $(wildcard preload/*.c)
+OBJ     := $(SRC:src/%.c=$(B)/src/%.o) $(PRE:preload/%.c=$(B)/preload/%.o)
+LIB     := $(B)/libmallocspy.so
+
+.PHONY: all deps check clean install install-lib install-headers install-bin install-man \
+        demo bench
+all: deps $(LIB)
+
+deps:
+	@scripts/deps.sh
+
+$(B)/src/%.o: src/%.c src/*.h include/mallocspy.h | $(B)/src
+	$(CC) $(LIBCFLAGS) -c $< -o $@
+$(B)/src/api.o: src/api.c src/*.h include/mallocspy.h | $(B)/src
+	$(CC) $(LIBCFLAGS) $(ENTRYFLAGS) -c $< -o $@
+$(B)/preload/%.o: preload/%.c src/*.h include/mallocspy.h | $(B)/preload
+	$(CC) $(LIBCFLAGS) $(ENTRYFLAGS) -c $< -o $@
+
+$(LIB): $(OBJ) src/exports.map
+	$(CC) $(LIBLDFLAGS) -o $@ $(OBJ) $(LIBS)
+
+$(B)/src $(B)/preload $(B)/tests $(B)/tests/progs:
+	@mkdir -p $@
+
+include tests/tests.mk
+
+clean:
+	rm -rf $(B)
+
+install: install-lib install-headers install-bin install-man
+install-lib: all
+	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(pcdir)
+	install -m 755 $(LIB) $(DESTDIR)$(libdir)/libmallocspy.so
+	sed -e 's|@prefix@|$(prefix)|' -e 's|@libdir@|$(libdir)|' -e 's|@includedir@|$(incdir)|' \
+	    -e 's|@VERSION@|$(VERSION)|' mallocspy.pc.in > $(DESTDIR)$(pcdir)/mallocspy.pc
+install-headers:
+	install -d $(DESTDIR)$(incdir)
+	install -m 644 include/mallocspy.h $(DESTDIR)$(incdir)/mallocspy.h
+install-bin:
+	install -d $(DESTDIR)$(bindir)
+	sed 's|^MALLOCSPY_LIBDIR=.*|MALLOCSPY_LIBDIR="$(libdir)"|' scripts/mallocspy \
+	    > $(DESTDIR)$(bindir)/mallocspy
+	chmod 755 $(DESTDIR)$(bindir)/mallocspy
+install-man:
+	install -d $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3
+	install -m 644 man/mallocspy.1 $(DESTDIR)$(mandir)/man1/mallocspy.1
+	install -m 644 man/mallocspy.3 $(DESTDIR)$(mandir)/man3/mallocspy.3

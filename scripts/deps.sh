@@ -1,0 +1,25 @@
+#!/bin/sh
+# Makes sure the Debian packages the build (or, with "test", the test suite) needs are
+# installed: installs them when run as root, otherwise names the exact command to run.
+set -e
+want_build="libunwind-dev uthash-dev check libdw-dev libelf-dev pkg-config"
+want_test="libjemalloc2 libtcmalloc-minimal4 python3 perl gcc g++ valgrind binutils file"
+case "$1" in
+    test) want="$want_build $want_test" ;;
+    *) want="$want_build" ;;
+esac
+missing=""
+for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "mallocspy: installing Debian packages:$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q $missing >/dev/null 2>&1 ||
+        { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $missing >/dev/null; }
+    exit 0
+fi
+echo "mallocspy: missing Debian packages:$missing" >&2
+echo "mallocspy: install them with:  sudo apt-get install$missing" >&2
+exit 1

@@ -1,0 +1,606 @@
+/* The allocator: every interposed entry point and every ms_ call ends here.  Each
+ * operation runs the registered spies' pre_ hooks outermost first, calls the real
+ * allocator, and runs the post_ hooks innermost first (IMallocSpy, nested). */
+#include <string.h>
+
+#include "internal.h"
+#include "modules.h"
+
+bool ms_table_complete;
+
+void registry_after_operation(void);
+bool registry_has_deferred(void);
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+static inline void hook_enter(struct spy_slot *sl)
+{
+    if (unlikely(sl->flags & MS_SPY_SERIALIZED))
+        ms_lock_acquire(&sl->serial);
+}
+static inline void hook_leave(struct spy_slot *sl)
+{
+    if (unlikely(sl->flags & MS_SPY_SERIALIZED))
+        ms_lock_release(&sl->serial);
+}
+
+/* Which spies take part in an operation on a block: active ones always, a spy whose
+ * revoke is pending only for the blocks it spied. */
+static inline bool takes_part(struct spy_slot *sl, bool spied)
+{
+    int st = atomic_load_explicit(&sl->state, memory_order_relaxed);
+    return st == SLOT_ACTIVE || (st == SLOT_PENDING && spied);
+}
+
+static inline void end_operation(struct thread_state *ts)
+{
+    op_end(ts);
+    if (unlikely(registry_has_deferred()))
+        registry_after_operation();
+}
+
+static atomic_uint bad_reports;
+
+/* A pointer mallocspy never handed out: one line, and the call is ignored rather than
+ * passed on to corrupt the real heap. */
+static void bad_pointer(const char *what, const void *p, void *fp)
+{
+    unsigned n = atomic_fetch_add(&bad_reports, 1);
+    if (n > 100)
+        return;
+    if (n == 100) {
+        ms_warn("further reports of bad pointers are suppressed");
+        return;
+    }
+    uintptr_t ra = fp ? ((const uintptr_t *)fp)[1] : 0;
+    modules_sync();
+    struct module m;
+    if (ra && module_loaded_at(ra - 1, &m))
+        ms_warn("%s(%p): not a block mallocspy handed out; the call is ignored "
+                "(called from %p, %s+0x%zx)", what, p, (void *)(ra - 1),
+                m.path ? m.path : "?", (size_t)(ra - 1 - m.base));
+    else
+        ms_warn("%s(%p): not a block mallocspy handed out; the call is ignored", what, p);
+}
+
+static bool insert_block(uintptr_t addr, size_t size, uint32_t site)
+{
+    if (likely(blocks_insert(addr, size, site)))
+        return true;
+    /* Out of memory for the table: from now on an unknown pointer may be a good one. */
+    if (ms_table_complete) {
+        ms_table_complete = false;
+        ms_warn("out of memory for the block table; leak reports will be incomplete");
+    }
+    return false;
+}
+
+/* ---- inside mallocspy or a hook: straight to the real allocator --------------------
+ * The blocks are recorded as internal so that a later free from outside (a FILE buffer
+ * that a hook's printf allocated, freed by the program's fclose) is recognised. */
+
+static inline bool record_internal(void)
+{
+    return ms_table_complete || registry_chain() != NULL;
+}
+
+static void *guarded_alloc(size_t size, size_t align, bool zero)
+{
+    void *p = real_alloc(size, align, zero);
+    if (p && !early_owns(p) && record_internal())
+        insert_block((uintptr_t)p, size, SITE_INTERNAL);
+    return p;
+}
+
+static void guarded_free(void *p)
+{
+    if (atomic_load_explicit(&ms_blocks_used, memory_order_relaxed)) {
+        struct block b;
+        size_t sz;
+        if (blocks_take((uintptr_t)p, &b, &sz) && b.site != SITE_INTERNAL) {
+            /* A program block freed from inside a hook: no spy sees it, but the spies
+             * that saw it allocated must not wait for it forever. */
+            const struct site *s = site_by_id(b.site);
+            if (s && ms_tls.ts)
+                registry_count(ms_tls.ts, s->key.mask, -1);
+        }
+    }
+    real_free(p);
+}
+
+static void *guarded_realloc(void *p, size_t size)
+{
+    struct block b;
+    size_t sz;
+    bool found = atomic_load_explicit(&ms_blocks_used, memory_order_relaxed) &&
+                 blocks_take((uintptr_t)p, &b, &sz);
+    void *q = real_realloc(p, size);
+    if (found) {
+        if (q)
+            insert_block((uintptr_t)q, size, b.site);
+        else
+            insert_block((uintptr_t)p, sz, b.site);
+    } else if (q && !early_owns(q) && record_internal()) {
+        insert_block((uintptr_t)q, size, SITE_INTERNAL);
+    }
+    return q;
+}
+
+/* ---- allocation ---------------------------------------------------------------------- */
+
+static void *spied_alloc(struct thread_state *ts, const struct chain *ch, size_t size,
+                         size_t align, bool zero, ms_call_kind kind, void *fp)
+{
+    int saved = errno;
+    ms_call call = { .kind = kind, .request = size, .alignment = align };
+    const struct stack_rec *stack = ch->want_stacks ? stack_capture(fp) : NULL;
+    call.stack = stack ? &stack->pub : NULL;
+    ms_tls.call = &call;
+
+    uint8_t order[MS_MAX_SPIES];
+    unsigned n = 0;
+    uint32_t called = 0;
+    size_t cur = size;
+    bool failed = false;
+    for (uint32_t i = 0; i < ch->n; i++) {
+        unsigned s = ch->slot[i];
+        struct spy_slot *sl = &ms_slots[s];
+        if (atomic_load_explicit(&sl->state, memory_order_relaxed) != SLOT_ACTIVE)
+            continue;
+        if (sl->ops->pre_alloc) {
+            size_t in = cur;
+            hook_enter(sl);
+            cur = sl->ops->pre_alloc(sl->spy, in);
+            hook_leave(sl);
+            /* IMallocSpy: PreAlloc can force the allocation to fail, but not when cb == 0.
+             * This spy then gets no PostAlloc; the ones outside it see NULL. */
+            if (cur == 0 && in != 0) {
+                failed = true;
+                break;
+            }
+        }
+        order[n++] = (uint8_t)s;
+        called |= 1u << s;
+    }
+    void *real = failed ? NULL : real_alloc(cur, align, zero);
+    void *p = real;
+    for (unsigned j = n; j-- > 0;) {
+        struct spy_slot *sl = &ms_slots[order[j]];
+        if (sl->ops->post_alloc) {
+            hook_enter(sl);
+            p = sl->ops->post_alloc(sl->spy, p);   /* called with NULL too */
+            hook_leave(sl);
+        }
+    }
+    ms_tls.call = NULL;
+    if (real && p) {
+        struct site_key key = { .stack = stack ? stack->pub.id : 0, .mask = called,
+                                .kind = kind, .delta = (uint64_t)(cur - size) };
+        uint32_t site = site_get(ts, &key);
+        insert_block((uintptr_t)p, size, site);
+        registry_count(ts, called, 1);
+        errno = saved;
+    } else if (!p) {
+        errno = ENOMEM;
+    }
+    return p;
+}
+
+void *ms_core_alloc(size_t size, size_t align, bool zero, ms_call_kind kind, void *fp)
+{
+    if (align < MS_ALIGN_MIN)
+        align = MS_ALIGN_MIN;
+    if (unlikely(ms_tls.guard))
+        return guarded_alloc(size, align, zero);
+    ms_ensure_init();
+    struct thread_state *ts = thread_state();
+    op_begin(ts);
+    const struct chain *ch = registry_chain();
+    void *p;
+    if (!ch)
+        p = real_alloc(size, align, zero);
+    else
+        p = spied_alloc(ts, ch, size, align, zero, kind, fp);
+    end_operation(ts);
+    return p;
+}
+
+/* ---- free ------------------------------------------------------------------------------ */
+
+static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
+                       ms_call_kind kind, void *fp)
+{
+    int saved = errno;
+    struct block b;
+    size_t bsize = 0;
+    bool found = blocks_take((uintptr_t)p, &b, &bsize);
+    if (found && b.site == SITE_INTERNAL) {
+        real_free(p);
+        errno = saved;
+        return;
+    }
+    if (!found && ms_table_complete) {
+        bad_pointer(kind == MS_CALL_TASK_FREE ? "ms_free" : "free", p, fp);
+        errno = saved;
+        return;
+    }
+    const struct site *site = found ? site_by_id(b.site) : NULL;
+    uint32_t mask = site ? site->key.mask : 0;
+    const struct stack_rec *bstack = site && site->key.stack ? stack_by_id(site->key.stack) : NULL;
+    ms_call call = { .kind = kind, .alignment = MS_ALIGN_MIN, .block = p, .block_size = bsize,
+                     .block_stack = bstack ? &bstack->pub : NULL };
+    if (ch->want_free_stacks) {
+        const struct stack_rec *s = stack_capture(fp);
+        call.stack = s ? &s->pub : NULL;
+    }
+    ms_tls.call = &call;
+    uint8_t order[MS_MAX_SPIES];
+    unsigned n = 0;
+    void *q = p;
+    for (uint32_t i = 0; i < ch->n; i++) {
+        unsigned s = ch->slot[i];
+        struct spy_slot *sl = &ms_slots[s];
+        bool spied = mask & (1u << s);
+        if (!takes_part(sl, spied))
+            continue;
+        if (sl->ops->pre_free) {
+            hook_enter(sl);
+            q = sl->ops->pre_free(sl->spy, q, spied);
+            hook_leave(sl);
+        }
+        order[n++] = (uint8_t)s;
+    }
+    /* A spy may return NULL to keep the block (a quarantine); then nothing is freed. */
+    if (q)
+        real_free(q);
+    for (unsigned j = n; j-- > 0;) {
+        struct spy_slot *sl = &ms_slots[order[j]];
+        if (sl->ops->post_free) {
+            hook_enter(sl);
+            sl->ops->post_free(sl->spy, (mask & (1u << order[j])) != 0);
+            hook_leave(sl);
+        }
+    }
+    ms_tls.call = NULL;
+    if (mask)
+        registry_count(ts, mask, -1);
+    errno = saved;
+}
+
+void ms_core_free(void *p, ms_call_kind kind, void *fp)
+{
+    if (!p)
+        return;                       /* free(NULL): no hook */
+    if (unlikely(early_owns(p)))
+        return;                       /* the static arena is never reused */
+    if (unlikely(ms_tls.guard)) {
+        int saved = errno;
+        guarded_free(p);
+        errno = saved;
+        return;
+    }
+    ms_ensure_init();
+    struct thread_state *ts = thread_state();
+    op_begin(ts);
+    const struct chain *ch = registry_chain();
+    if (!ch) {
+        int saved = errno;
+        if (unlikely(atomic_load_explicit(&ms_blocks_used, memory_order_relaxed))) {
+            struct block b;
+            size_t sz;
+            blocks_take((uintptr_t)p, &b, &sz);
+        }
+        real_free(p);
+        errno = saved;
+    } else {
+        spied_free(ts, ch, p, kind, fp);
+    }
+    end_operation(ts);
+}
+
+/* ---- realloc ----------------------------------------------------------------------- */
+
+static void *spied_realloc(struct thread_state *ts, const struct chain *ch, void *p,
+                           size_t size, ms_call_kind kind, void *fp)
+{
+    int saved = errno;
+    struct block b;
+    size_t bsize = 0;
+    /* Taken out now, put back if the call fails: once the real realloc has moved the
+     * block another thread may be handed the old address and record it. */
+    bool found = blocks_take((uintptr_t)p, &b, &bsize);
+    if (found && b.site == SITE_INTERNAL) {
+        void *q = real_realloc(p, size);
+        insert_block((uintptr_t)(q ? q : p), q ? size : bsize, SITE_INTERNAL);
+        if (q)
+            errno = saved;
+        return q;
+    }
+    if (!found && ms_table_complete) {
+        bad_pointer(kind == MS_CALL_TASK_REALLOC ? "ms_realloc" : "realloc", p, fp);
+        errno = saved;
+        return NULL;
+    }
+    const struct site *site = found ? site_by_id(b.site) : NULL;
+    uint32_t mask = site ? site->key.mask : 0;
+    const struct stack_rec *bstack = site && site->key.stack ? stack_by_id(site->key.stack) : NULL;
+    const struct stack_rec *stack = ch->want_stacks ? stack_capture(fp) : NULL;
+    ms_call call = { .kind = kind, .request = size, .alignment = MS_ALIGN_MIN, .block = p,
+                     .block_size = bsize, .block_stack = bstack ? &bstack->pub : NULL,
+                     .stack = stack ? &stack->pub : NULL };
+    ms_tls.call = &call;
+    uint8_t order[MS_MAX_SPIES];
+    unsigned n = 0;
+    uint32_t called = 0;
+    void *req = p;
+    size_t cur = size;
+    bool failed = false;
+    for (uint32_t i = 0; i < ch->n; i++) {
+        unsigned s = ch->slot[i];
+        struct spy_slot *sl = &ms_slots[s];
+        bool spied = mask & (1u << s);
+        if (!takes_part(sl, spied))
+            continue;
+        if (sl->ops->pre_realloc) {
+            void *nreq = req;
+            size_t in = cur;
+            hook_enter(sl);
+            cur = sl->ops->pre_realloc(sl->spy, req, in, &nreq, spied);
+            hook_leave(sl);
+            req = nreq;
+            if (cur == 0 && in != 0) {
+                failed = true;
+                break;
+            }
+        }
+        order[n++] = (uint8_t)s;
+        called |= 1u << s;
+    }
+    void *real = failed ? NULL : real_realloc(req, cur);
+    void *q = real;
+    for (unsigned j = n; j-- > 0;) {
+        struct spy_slot *sl = &ms_slots[order[j]];
+        if (sl->ops->post_realloc) {
+            hook_enter(sl);
+            q = sl->ops->post_realloc(sl->spy, q, (mask & (1u << order[j])) != 0);
+            hook_leave(sl);
+        }
+    }
+    ms_tls.call = NULL;
+    if (!real || !q) {
+        /* IMalloc::Realloc: on failure the old block is intact, and still spied as it
+         * was. */
+        if (found)
+            insert_block((uintptr_t)p, bsize, b.site);
+        errno = ENOMEM;
+        return q;
+    }
+    /* Every spy that took part now counts the block as spied (IMallocSpy::PostRealloc). */
+    struct site_key key = { .stack = stack ? stack->pub.id : 0, .mask = called,
+                            .kind = kind, .delta = (uint64_t)(cur - size) };
+    insert_block((uintptr_t)q, size, site_get(ts, &key));
+    if (called & ~mask)
+        registry_count(ts, called & ~mask, 1);
+    if (mask & ~called)
+        registry_count(ts, mask & ~called, -1);
+    errno = saved;
+    return q;
+}
+
+void *ms_core_realloc(void *p, size_t size, ms_call_kind kind, void *fp)
+{
+    if (!p)
+        return ms_core_alloc(size, MS_ALIGN_MIN, false, kind, fp);
+    if (size == 0) {
+        /* realloc(p, 0) frees and returns NULL, as glibc and IMalloc::Realloc do. */
+        ms_core_free(p, kind, fp);
+        return NULL;
+    }
+    if (unlikely(early_owns(p))) {
+        void *q = ms_core_alloc(size, MS_ALIGN_MIN, false, kind, fp);
+        if (q) {
+            size_t old = early_size(p);
+            memcpy(q, p, old < size ? old : size);
+        }
+        return q;
+    }
+    if (unlikely(ms_tls.guard))
+        return guarded_realloc(p, size);
+    ms_ensure_init();
+    struct thread_state *ts = thread_state();
+    op_begin(ts);
+    const struct chain *ch = registry_chain();
+    void *q;
+    if (!ch) {
+        if (unlikely(atomic_load_explicit(&ms_blocks_used, memory_order_relaxed)))
+            q = guarded_realloc(p, size);
+        else
+            q = real_realloc(p, size);
+    } else {
+        q = spied_realloc(ts, ch, p, size, kind, fp);
+    }
+    end_operation(ts);
+    return q;
+}
+
+/* ---- queries ------------------------------------------------------------------------- */
+
+size_t ms_core_get_size(const void *p, ms_call_kind kind, void *fp)
+{
+    size_t none = kind == MS_CALL_USABLE_SIZE ? 0 : (size_t)-1;
+    if (!p)
+        return none;                  /* no hook for NULL */
+    if (unlikely(early_owns(p)))
+        return early_size(p);
+    struct block b;
+    size_t bsize;
+    if (unlikely(ms_tls.guard)) {
+        if (atomic_load_explicit(&ms_blocks_used, memory_order_relaxed) &&
+            blocks_find((uintptr_t)p, &b, &bsize) && b.site != SITE_INTERNAL)
+            return bsize;
+        return real_usable_size((void *)p);
+    }
+    ms_ensure_init();
+    struct thread_state *ts = thread_state();
+    op_begin(ts);
+    int saved = errno;
+    const struct chain *ch = registry_chain();
+    bool found = (ch || atomic_load_explicit(&ms_blocks_used, memory_order_relaxed)) &&
+                 blocks_find((uintptr_t)p, &b, &bsize);
+    size_t result;
+    if (found && b.site == SITE_INTERNAL) {
+        result = real_usable_size((void *)p);
+    } else if (!found && ms_table_complete) {
+        bad_pointer(kind == MS_CALL_USABLE_SIZE ? "malloc_usable_size" : "ms_get_size", p, fp);
+        result = none;
+    } else if (!ch) {
+        result = found ? bsize : real_usable_size((void *)p);
+    } else {
+        const struct site *site = found ? site_by_id(b.site) : NULL;
+        uint32_t mask = site ? site->key.mask : 0;
+        /* The real size: what was asked of the real allocator, not its rounded-up usable
+         * size, so a spy that strips its header and trailer gives back the request. */
+        size_t actual = found ? bsize + (size_t)(site ? site->key.delta : 0)
+                              : real_usable_size((void *)p);
+        const struct stack_rec *bstack =
+            site && site->key.stack ? stack_by_id(site->key.stack) : NULL;
+        ms_call call = { .kind = kind, .alignment = MS_ALIGN_MIN, .block = p,
+                         .block_size = found ? bsize : 0,
+                         .block_stack = bstack ? &bstack->pub : NULL };
+        ms_tls.call = &call;
+        uint8_t order[MS_MAX_SPIES];
+        unsigned n = 0;
+        void *q = (void *)p;
+        for (uint32_t i = 0; i < ch->n; i++) {
+            unsigned s = ch->slot[i];
+            struct spy_slot *sl = &ms_slots[s];
+            bool spied = mask & (1u << s);
+            if (!takes_part(sl, spied))
+                continue;
+            if (sl->ops->pre_get_size) {
+                hook_enter(sl);
+                q = sl->ops->pre_get_size(sl->spy, q, spied);
+                hook_leave(sl);
+            }
+            order[n++] = (uint8_t)s;
+        }
+        for (unsigned j = n; j-- > 0;) {
+            struct spy_slot *sl = &ms_slots[order[j]];
+            if (sl->ops->post_get_size) {
+                hook_enter(sl);
+                actual = sl->ops->post_get_size(sl->spy, actual, (mask & (1u << order[j])) != 0);
+                hook_leave(sl);
+            }
+        }
+        ms_tls.call = NULL;
+        result = actual;
+    }
+    errno = saved;
+    end_operation(ts);
+    return result;
+}
+
+int ms_core_did_alloc(const void *p, void *fp)
+{
+    (void)fp;
+    if (!p)
+        return -1;                    /* IMalloc::DidAlloc(NULL): -1, no hook */
+    if (unlikely(early_owns(p)))
+        return 1;
+    struct block b;
+    size_t bsize;
+    if (unlikely(ms_tls.guard)) {
+        if (atomic_load_explicit(&ms_blocks_used, memory_order_relaxed) &&
+            blocks_find((uintptr_t)p, &b, &bsize))
+            return 1;
+        return (ms_table_complete || (uintptr_t)p % sizeof(void *)) ? 0 : -1;
+    }
+    ms_ensure_init();
+    struct thread_state *ts = thread_state();
+    op_begin(ts);
+    int saved = errno;
+    const struct chain *ch = registry_chain();
+    bool found = (ch || atomic_load_explicit(&ms_blocks_used, memory_order_relaxed)) &&
+                 blocks_find((uintptr_t)p, &b, &bsize);
+    /* Every block starts at least 8-byte aligned, so a pointer that is not cannot be one
+     * (COM's DidAlloc(p + 4) answers 0), whatever the table knows. */
+    int answer = found ? 1 : (ms_table_complete || (uintptr_t)p % sizeof(void *)) ? 0 : -1;
+    if (ch && !(found && b.site == SITE_INTERNAL)) {
+        const struct site *site = found ? site_by_id(b.site) : NULL;
+        uint32_t mask = site ? site->key.mask : 0;
+        ms_call call = { .kind = MS_CALL_DID_ALLOC, .alignment = MS_ALIGN_MIN, .block = p,
+                         .block_size = found ? bsize : 0 };
+        ms_tls.call = &call;
+        uint8_t order[MS_MAX_SPIES];
+        unsigned n = 0;
+        void *q = (void *)p;
+        for (uint32_t i = 0; i < ch->n; i++) {
+            unsigned s = ch->slot[i];
+            struct spy_slot *sl = &ms_slots[s];
+            bool spied = mask & (1u << s);
+            if (!takes_part(sl, spied))
+                continue;
+            if (sl->ops->pre_did_alloc) {
+                hook_enter(sl);
+                q = sl->ops->pre_did_alloc(sl->spy, q, spied);
+                hook_leave(sl);
+            }
+            order[n++] = (uint8_t)s;
+        }
+        for (unsigned j = n; j-- > 0;) {
+            struct spy_slot *sl = &ms_slots[order[j]];
+            if (sl->ops->post_did_alloc) {
+                hook_enter(sl);
+                answer = sl->ops->post_did_alloc(sl->spy, (void *)p,
+                                                 (mask & (1u << order[j])) != 0, answer);
+                hook_leave(sl);
+            }
+        }
+        ms_tls.call = NULL;
+    }
+    errno = saved;
+    end_operation(ts);
+    return answer;
+}
+
+void ms_core_heap_minimize(void)
+{
+    if (unlikely(ms_tls.guard)) {
+        if (ms_real.malloc_trim)
+            ms_real.malloc_trim(0);
+        return;
+    }
+    ms_ensure_init();
+    struct thread_state *ts = thread_state();
+    op_begin(ts);
+    int saved = errno;
+    const struct chain *ch = registry_chain();
+    ms_call call = { .kind = MS_CALL_HEAP_MINIMIZE, .alignment = MS_ALIGN_MIN };
+    ms_tls.call = &call;
+    uint8_t order[MS_MAX_SPIES];
+    unsigned n = 0;
+    for (uint32_t i = 0; ch && i < ch->n; i++) {
+        struct spy_slot *sl = &ms_slots[ch->slot[i]];
+        if (atomic_load_explicit(&sl->state, memory_order_relaxed) != SLOT_ACTIVE)
+            continue;
+        if (sl->ops->pre_heap_minimize) {
+            hook_enter(sl);
+            sl->ops->pre_heap_minimize(sl->spy);
+            hook_leave(sl);
+        }
+        order[n++] = ch->slot[i];
+    }
+    if (ms_real.malloc_trim)
+        ms_real.malloc_trim(0);
+    for (unsigned j = n; j-- > 0;) {
+        struct spy_slot *sl = &ms_slots[order[j]];
+        if (sl->ops->post_heap_minimize) {
+            hook_enter(sl);
+            sl->ops->post_heap_minimize(sl->spy);
+            hook_leave(sl);
+        }
+    }
+    ms_tls.call = NULL;
+    errno = saved;
+    end_operation(ts);
+}

@@ -1,0 +1,121 @@
+/* mallocspy's own memory: mmap'd size classes, so that tracking never allocates from the
+ * heap it tracks and never recurses into it. */
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+#define CLASS_MIN_SHIFT 4          /* 16 bytes */
+#define CLASS_MAX_SHIFT 16         /* 64 KiB; larger requests get their own mapping */
+#define NCLASSES (CLASS_MAX_SHIFT - CLASS_MIN_SHIFT + 1)
+#define CHUNK_SIZE (1u << 20)
+
+struct free_node { struct free_node *next; };
+
+static struct {
+    ms_lock lock;                          /* everything below */
+    struct free_node *free[NCLASSES];      /* freed blocks of each class */
+    char *chunk, *chunk_end;               /* carving area */
+    _Atomic size_t bytes;                  /* mapped for mallocspy's own use */
+} arena = { .lock = MS_LOCK_INIT };
+
+static size_t page_round(size_t n) { return (n + 4095) & ~(size_t)4095; }
+
+void *pages_alloc(size_t size)
+{
+    int saved = errno;
+    size = page_round(size);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    errno = saved;
+    if (p == MAP_FAILED)
+        return NULL;
+    atomic_fetch_add_explicit(&arena.bytes, size, memory_order_relaxed);
+    return p;
+}
+
+void pages_free(void *p, size_t size)
+{
+    if (!p)
+        return;
+    int saved = errno;
+    size = page_round(size);
+    munmap(p, size);
+    atomic_fetch_sub_explicit(&arena.bytes, size, memory_order_relaxed);
+    errno = saved;
+}
+
+static unsigned class_of(size_t size)
+{
+    unsigned shift = CLASS_MIN_SHIFT;
+    while (((size_t)1 << shift) < size)
+        shift++;
+    return shift - CLASS_MIN_SHIFT;
+}
+
+void *arena_alloc(size_t size)
+{
+    if (size == 0)
+        size = 1;
+    if (size > ((size_t)1 << CLASS_MAX_SHIFT))
+        return pages_alloc(size);
+    unsigned c = class_of(size);
+    size_t csize = (size_t)1 << (c + CLASS_MIN_SHIFT);
+    void *p = NULL;
+    ms_lock_acquire(&arena.lock);
+    if (arena.free[c]) {
+        p = arena.free[c];
+        arena.free[c] = arena.free[c]->next;
+        ms_lock_release(&arena.lock);
+        memset(p, 0, csize);
+        return p;
+    }
+    if ((size_t)(arena.chunk_end - arena.chunk) < csize) {
+        /* The tail of the old chunk is too small for this class: it is lost, at most
+         * 64 KiB a megabyte. */
+        char *c2 = pages_alloc(CHUNK_SIZE);
+        if (!c2) {
+            ms_lock_release(&arena.lock);
+            return NULL;
+        }
+        arena.chunk = c2;
+        arena.chunk_end = c2 + CHUNK_SIZE;
+    }
+    p = arena.chunk;
+    arena.chunk += csize;
+    ms_lock_release(&arena.lock);
+    return p;   /* fresh pages are zero */
+}
+
+void arena_free(void *p, size_t size)
+{
+    if (!p)
+        return;
+    if (size == 0)
+        size = 1;
+    if (size > ((size_t)1 << CLASS_MAX_SHIFT)) {
+        pages_free(p, size);
+        return;
+    }
+    unsigned c = class_of(size);
+    ms_lock_acquire(&arena.lock);
+    struct free_node *n = p;
+    n->next = arena.free[c];
+    arena.free[c] = n;
+    ms_lock_release(&arena.lock);
+}
+
+void *arena_realloc(void *p, size_t old, size_t size)
+{
+    void *q = arena_alloc(size);
+    if (q && p)
+        memcpy(q, p, old < size ? old : size);
+    if (q)
+        arena_free(p, old);
+    return q;
+}
+
+size_t arena_bytes(void) { return atomic_load_explicit(&arena.bytes, memory_order_relaxed); }
+
+void arena_fork_prepare(void) { ms_lock_acquire(&arena.lock); }
+void arena_fork_parent(void) { ms_lock_release(&arena.lock); }
+void arena_fork_child(void) { ms_lock_reset(&arena.lock); }

@@ -1,0 +1,81 @@
+/* Start-up: find the real allocator, read the options, register the built-in spies, and
+ * arrange for fork.  Runs on the first allocation of the process, or from our
+ * constructor, whichever comes first. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "internal.h"
+#include "modules.h"
+
+atomic_int ms_init_state;
+
+static void fork_prepare(void)
+{
+    ms_tls.guard++;
+    /* In the order the locks nest everywhere else, so that no thread holding one can be
+     * waiting for another we already hold. */
+    registry_fork_prepare();
+    threads_fork_prepare();
+    sites_fork_prepare();
+    stacks_fork_prepare();
+    modules_fork_prepare();
+    blocks_fork_prepare();
+    arena_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+    arena_fork_parent();
+    blocks_fork_parent();
+    modules_fork_parent();
+    stacks_fork_parent();
+    sites_fork_parent();
+    threads_fork_parent();
+    registry_fork_parent();
+    ms_tls.guard--;
+}
+
+static void fork_child(void)
+{
+    /* Every lock is reset before anything that could take one runs. */
+    arena_fork_child();
+    blocks_fork_child();
+    modules_fork_child();
+    stacks_fork_child();
+    sites_fork_child();
+    registry_fork_child();
+    threads_fork_child();
+    tracker_fork_child();
+    ms_tls.guard--;
+}
+
+void ms_init_slow(void)
+{
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&ms_init_state, &expect, 1)) {
+        /* Another thread is initialising; this one waits (it happens only at start-up,
+         * before the program can have many threads). */
+        while (atomic_load_explicit(&ms_init_state, memory_order_acquire) != 2)
+            sched_yield();
+        return;
+    }
+    unsigned guard = ms_tls.guard;
+    ms_tls.guard = 1;
+    real_resolve();
+    options_defaults(&ms_opt);
+    options_parse(&ms_opt, secure_getenv("MALLOCSPY_OPTIONS"));
+    /* Set before anything else can allocate: from here every block is recorded. */
+    ms_table_complete = ms_opt.leak_check;
+    sites_init();
+    threads_init();
+    stacks_init();
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (ms_opt.leak_check)
+        tracker_init();
+    ms_tls.guard = guard;
+    atomic_store_explicit(&ms_init_state, 2, memory_order_release);
+}
+
+/* Runs before the program's main and, being a library's, before __libc_start_main
+ * registers the loader's destructors: what we register at exit runs after them. */
+__attribute__((constructor)) static void ms_constructor(void) { ms_ensure_init(); }

@@ -1,0 +1,31 @@
+/* Loaded modules: the program and its shared libraries, remembered after dlclose. */
+#ifndef MS_MODULES_H
+#define MS_MODULES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct module {
+    uint32_t id;               /* index in the table, stable */
+    uintptr_t base;            /* load bias (dlpi_addr) */
+    uintptr_t start, end;      /* lowest and highest address of its PT_LOAD segments */
+    char *path;                /* file name, in mallocspy's memory; the program's real path */
+    uint32_t load_gen;         /* first generation in which it was loaded */
+    uint32_t unload_gen;       /* first generation in which it was gone; UINT32_MAX: loaded */
+    bool is_main;
+};
+
+/* Checks the loader's load/unload counters and refreshes the table if they moved; returns
+ * the current generation.  Takes the loader's lock: call with no mallocspy lock held. */
+uint32_t modules_sync(void);
+/* The loaded module containing addr, as of the last sync. */
+bool module_loaded_at(uintptr_t addr, struct module *out);
+/* The module that contained addr in generation gen, loaded or not now. */
+bool module_at(uintptr_t addr, uint32_t gen, struct module *out);
+bool module_by_id(uint32_t id, struct module *out);
+uint32_t modules_count(void);
+void modules_fork_prepare(void);
+void modules_fork_parent(void);
+void modules_fork_child(void);
+
+#endif

@@ -1,0 +1,200 @@
+/* MALLOCSPY_OPTIONS: colon-separated key=value items, as the sanitizers spell them.  A bad
+ * item gets one line on stderr and the program runs on with the default. */
+#include <signal.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct ms_options ms_opt;
+
+void options_defaults(struct ms_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->depth = 32;
+    o->leak_check = true;
+    o->exitcode = 0;
+    o->report = REPORT_TEXT;
+    o->stack_cache = 4096;
+}
+
+static bool parse_ulong(const char *v, size_t len, unsigned long *out)
+{
+    if (len == 0 || len > 19)
+        return false;
+    unsigned long r = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return false;
+        r = r * 10 + (unsigned long)(v[i] - '0');
+    }
+    *out = r;
+    return true;
+}
+
+static bool parse_bool(const char *v, size_t len, bool *out)
+{
+    if (len == 1 && (v[0] == '0' || v[0] == '1')) {
+        *out = v[0] == '1';
+        return true;
+    }
+    if ((len == 4 && !strncmp(v, "true", 4)) || (len == 3 && !strncmp(v, "yes", 3))) {
+        *out = true;
+        return true;
+    }
+    if ((len == 5 && !strncmp(v, "false", 5)) || (len == 2 && !strncmp(v, "no", 2))) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+static const struct { const char *name; int sig; } signals[] = {
+    { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "USR1", SIGUSR1 },
+    { "USR2", SIGUSR2 }, { "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM },
+    { "CHLD", SIGCHLD }, { "CONT", SIGCONT }, { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
+    { "TTOU", SIGTTOU }, { "URG", SIGURG }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
+    { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "IO", SIGIO },
+    { "PWR", SIGPWR }, { "SYS", SIGSYS },
+};
+
+/* Signals a report may be asked with: not those that mean a fault or cannot be caught. */
+static bool parse_signal(const char *v, size_t len, int *out)
+{
+    unsigned long n;
+    if (parse_ulong(v, len, &n)) {
+        if (n == 0 || n >= 65)
+            return false;
+        *out = (int)n;
+    } else {
+        if (len > 3 && !strncmp(v, "SIG", 3)) {
+            v += 3;
+            len -= 3;
+        }
+        size_t i;
+        for (i = 0; i < ARRAY_SIZE(signals); i++)
+            if (strlen(signals[i].name) == len && !strncmp(signals[i].name, v, len))
+                break;
+        if (i == ARRAY_SIZE(signals))
+            return false;
+        *out = signals[i].sig;
+    }
+    switch (*out) {
+    case SIGKILL: case SIGSTOP: case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL:
+    case SIGABRT: case SIGTRAP:
+        return false;
+    }
+    return true;
+}
+
+static bool set_path(char *dst, size_t cap, const char *v, size_t len)
+{
+    if (len == 0 || len >= cap)
+        return false;
+    memcpy(dst, v, len);
+    dst[len] = 0;
+    return true;
+}
+
+static void bad_value(const char *key, size_t klen, const char *v, size_t vlen,
+                      const char *expect)
+{
+    char k[64], val[256];
+    size_t kl = klen < sizeof k - 1 ? klen : sizeof k - 1;
+    size_t vl = vlen < sizeof val - 1 ? vlen : sizeof val - 1;
+    memcpy(k, key, kl);
+    k[kl] = 0;
+    memcpy(val, v, vl);
+    val[vl] = 0;
+    ms_warn("bad value '%s' for option '%s' in MALLOCSPY_OPTIONS (expected %s); "
+            "keeping the default", val, k, expect);
+}
+
+static bool key_is(const char *k, size_t klen, const char *name)
+{
+    return strlen(name) == klen && !strncmp(k, name, klen);
+}
+
+static void parse_item(struct ms_options *o, const char *k, size_t klen, const char *v,
+                       size_t vlen)
+{
+    unsigned long n;
+    bool b;
+    int sig;
+    if (key_is(k, klen, "log_path")) {
+        if (!set_path(o->log_path, sizeof o->log_path, v, vlen))
+            bad_value(k, klen, v, vlen, "a file name");
+    } else if (key_is(k, klen, "json_path")) {
+        if (!set_path(o->json_path, sizeof o->json_path, v, vlen))
+            bad_value(k, klen, v, vlen, "a file name");
+    } else if (key_is(k, klen, "suppressions")) {
+        if (!set_path(o->suppressions, sizeof o->suppressions, v, vlen))
+            bad_value(k, klen, v, vlen, "a file name");
+    } else if (key_is(k, klen, "depth")) {
+        if (parse_ulong(v, vlen, &n) && n >= 1 && n <= 256)
+            o->depth = (unsigned)n;
+        else
+            bad_value(k, klen, v, vlen, "a number from 1 to 256");
+    } else if (key_is(k, klen, "leak_check")) {
+        if (parse_bool(v, vlen, &b))
+            o->leak_check = b;
+        else
+            bad_value(k, klen, v, vlen, "0 or 1");
+    } else if (key_is(k, klen, "exitcode")) {
+        if (parse_ulong(v, vlen, &n) && n <= 255)
+            o->exitcode = (int)n;
+        else
+            bad_value(k, klen, v, vlen, "a number from 0 to 255");
+    } else if (key_is(k, klen, "report")) {
+        if (vlen == 4 && !strncmp(v, "text", 4))
+            o->report = REPORT_TEXT;
+        else if (vlen == 5 && !strncmp(v, "quiet", 5))
+            o->report = REPORT_QUIET;
+        else
+            bad_value(k, klen, v, vlen, "text or quiet");
+    } else if (key_is(k, klen, "report_reachable")) {
+        if (parse_bool(v, vlen, &b))
+            o->report_reachable = b;
+        else
+            bad_value(k, klen, v, vlen, "0 or 1");
+    } else if (key_is(k, klen, "report_signal")) {
+        if (parse_signal(v, vlen, &sig))
+            o->report_signal = sig;
+        else
+            bad_value(k, klen, v, vlen, "a signal name such as SIGUSR2, or its number");
+    } else if (key_is(k, klen, "stack_cache")) {
+        if (parse_ulong(v, vlen, &n) && n <= (1ul << 20))
+            o->stack_cache = (unsigned)n;
+        else
+            bad_value(k, klen, v, vlen, "a number of entries from 0 to 1048576");
+    } else {
+        char kb[64];
+        size_t kl = klen < sizeof kb - 1 ? klen : sizeof kb - 1;
+        memcpy(kb, k, kl);
+        kb[kl] = 0;
+        ms_warn("unknown option '%s' in MALLOCSPY_OPTIONS (ignored)", kb);
+    }
+}
+
+void options_parse(struct ms_options *o, const char *s)
+{
+    if (!s)
+        return;
+    while (*s) {
+        const char *end = strchr(s, ':');
+        if (!end)
+            end = s + strlen(s);
+        if (end > s) {
+            const char *eq = memchr(s, '=', (size_t)(end - s));
+            if (!eq) {
+                char kb[64];
+                size_t kl = (size_t)(end - s) < sizeof kb - 1 ? (size_t)(end - s) : sizeof kb - 1;
+                memcpy(kb, s, kl);
+                kb[kl] = 0;
+                ms_warn("option '%s' in MALLOCSPY_OPTIONS has no value (ignored)", kb);
+            } else {
+                parse_item(o, s, (size_t)(eq - s), eq + 1, (size_t)(end - eq - 1));
+            }
+        }
+        s = *end ? end + 1 : end;
+    }
+}

@@ -1,0 +1,91 @@
+/* Sites: what the blocks allocated at one place in one way share (stack, spies that saw
+ * them, kind of call, bytes the spies added).  A block points to its site with 32 bits,
+ * so that the per-block record stays at 16 bytes. */
+#include <string.h>
+
+#include "ut.h"
+
+struct site_node {
+    struct site site;          /* first: ms_site_pages points here */
+    UT_hash_handle hh;
+};
+
+struct site **ms_site_pages[SITE_MAX_PAGES];
+
+static struct {
+    ms_lock lock;              /* table, next_id, pages */
+    struct site_node *table;
+    uint32_t next_id;
+} sites = { .lock = MS_LOCK_INIT, .next_id = 1 };
+
+void sites_init(void)
+{
+    /* Site 0 is SITE_INTERNAL: blocks allocated inside mallocspy or a spy's hook. */
+    static struct site internal;
+    static struct site *page0[SITE_PAGE_SIZE];
+    page0[0] = &internal;
+    ms_site_pages[0] = page0;
+}
+
+static inline uint32_t cache_index(const struct site_key *k)
+{
+    uint64_t h = (uint64_t)k->stack * 0x9E3779B97F4A7C15ULL ^ (uint64_t)k->mask << 7 ^
+                 (uint64_t)k->kind << 17 ^ k->delta * 31 ^ (uint64_t)k->heap << 23 ^ k->tag;
+    return (uint32_t)(h >> 40) & (SITE_CACHE - 1);
+}
+
+static uint32_t site_lookup(const struct site_key *key)
+{
+    struct site_node *n;
+    ms_lock_acquire(&sites.lock);
+    HASH_FIND(hh, sites.table, key, sizeof *key, n);
+    if (n) {
+        ms_lock_release(&sites.lock);
+        return n->site.id;
+    }
+    uint32_t id = sites.next_id;
+    if (id >= SITE_MAX_PAGES * SITE_PAGE_SIZE)
+        goto fail;
+    struct site **page = ms_site_pages[id >> SITE_PAGE_BITS];
+    if (!page) {
+        page = arena_alloc(SITE_PAGE_SIZE * sizeof *page);
+        if (!page)
+            goto fail;
+        atomic_store_explicit((_Atomic(struct site **) *)&ms_site_pages[id >> SITE_PAGE_BITS],
+                              page, memory_order_release);
+    }
+    n = arena_alloc(sizeof *n);
+    if (!n)
+        goto fail;
+    n->site.key = *key;
+    n->site.id = id;
+    HASH_ADD(hh, sites.table, site.key, sizeof *key, n);
+    sites.next_id++;
+    /* Published last: a reader that finds the id finds a complete site. */
+    atomic_store_explicit((_Atomic(struct site *) *)&page[id & (SITE_PAGE_SIZE - 1)], &n->site,
+                          memory_order_release);
+    ms_lock_release(&sites.lock);
+    return id;
+fail:
+    ms_lock_release(&sites.lock);
+    return SITE_INTERNAL;
+}
+
+uint32_t site_get(struct thread_state *ts, const struct site_key *key)
+{
+    struct site_cache_entry *e = &ts->site_cache[cache_index(key)];
+    if (likely(e->id && !memcmp(&e->key, key, sizeof *key)))
+        return e->id;
+    uint32_t id = site_lookup(key);
+    if (id != SITE_INTERNAL) {
+        e->key = *key;
+        e->id = id;
+    }
+    return id;
+}
+
+uint32_t sites_count(void) { return sites.next_id; }
+
+void sites_fork_prepare(void) { ms_lock_acquire(&sites.lock); }
+void sites_fork_parent(void) { ms_lock_release(&sites.lock); }
+void sites_fork_child(void) { ms_lock_reset(&sites.lock); }

@@ -1,0 +1,161 @@
+/* Per-thread state: the recursion guard, the operation counter that grace periods wait
+ * on, and each thread's share of the counters, merged when the thread exits. */
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+MS_TLS struct ms_tls ms_tls;
+bool ms_fence_on_op;
+
+static struct {
+    ms_lock lock;                      /* list insertion and recycling */
+    _Atomic(struct thread_state *) head; /* every state ever made; append-only */
+    pthread_key_t key;                 /* read-only after init: runs thread_exit */
+    bool key_ok;
+    bool membarrier_ok;                /* read-only after init */
+} threads = { .lock = MS_LOCK_INIT };
+
+static pid_t gettid_raw(void) { return (pid_t)syscall(SYS_gettid); }
+
+static bool thread_gone(pid_t tid)
+{
+    return syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH;
+}
+
+static void thread_exit(void *arg);
+
+struct thread_state *thread_state_slow(void)
+{
+    int saved = errno;
+    unsigned guard = ms_tls.guard;
+    ms_tls.guard = 1;
+    pid_t tid = gettid_raw();
+    struct thread_state *ts = NULL;
+
+    ms_lock_acquire(&threads.lock);
+    /* Reuse the state of a thread that has exited and is gone, so that programs which
+     * start threads forever do not grow mallocspy forever. */
+    for (struct thread_state *s = atomic_load(&threads.head); s; s = s->next) {
+        if (atomic_load(&s->exiting) == 1 && thread_gone(s->tid)) {
+            ts = s;
+            break;
+        }
+    }
+    if (ts) {
+        ts->tid = tid;
+        stack_thread_exit(ts);     /* its cached stacks belong to a stack that is gone */
+        memset(&ts->tracker, 0, sizeof ts->tracker);
+        memset(ts->site_cache, 0, sizeof ts->site_cache);
+        atomic_store(&ts->exiting, 0);
+    } else {
+        ts = arena_alloc(sizeof *ts);
+        if (!ts) {
+            ms_lock_release(&threads.lock);
+            ms_warn("out of memory for a thread's state; aborting");
+            abort();
+        }
+        ts->tid = tid;
+        ts->next = atomic_load(&threads.head);
+        atomic_store_explicit(&threads.head, ts, memory_order_release);
+    }
+    ms_lock_release(&threads.lock);
+
+    ms_tls.ts = ts;
+    if (threads.key_ok)
+        pthread_setspecific(threads.key, ts);
+    ms_tls.guard = guard;
+    errno = saved;
+    return ts;
+}
+
+/* The thread is exiting: hand its shares of the counters to the globals.  It may still
+ * allocate afterwards (later destructors); with `exiting` set those go straight to the
+ * globals. */
+static void thread_exit(void *arg)
+{
+    struct thread_state *ts = arg;
+    if (!ts || atomic_load(&ts->exiting))
+        return;
+    unsigned guard = ms_tls.guard;
+    ms_tls.guard = 1;
+    tracker_thread_exit(ts);
+    registry_thread_exit(ts);
+    atomic_store(&ts->exiting, 1);
+    ms_tls.guard = guard;
+}
+
+void threads_init(void)
+{
+    if (pthread_key_create(&threads.key, thread_exit) == 0)
+        threads.key_ok = true;
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+        threads.membarrier_ok = true;
+    else
+        ms_fence_on_op = true;  /* every operation pays for a fence instead */
+}
+
+void threads_for_each(void (*fn)(struct thread_state *, void *), void *arg)
+{
+    ms_lock_acquire(&threads.lock);
+    for (struct thread_state *s = atomic_load(&threads.head); s; s = s->next)
+        fn(s, arg);
+    ms_lock_release(&threads.lock);
+}
+
+/* Grace period: when it returns, every operation that was running on another thread when
+ * it was called has finished, and every later operation sees what the caller stored
+ * before calling.  Operations mark themselves with plain stores (op_begin); the barrier
+ * they would need is paid here, once, by membarrier. */
+void threads_synchronize(void)
+{
+    int saved = errno;
+    if (threads.membarrier_ok)
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    else
+        atomic_thread_fence(memory_order_seq_cst);
+    struct thread_state *self = ms_tls.ts;
+    for (struct thread_state *s = atomic_load_explicit(&threads.head, memory_order_acquire); s;
+         s = s->next) {
+        if (s == self)
+            continue;
+        uint64_t seq = atomic_load_explicit(&s->op_seq, memory_order_acquire);
+        if (!(seq & 1))
+            continue;
+        for (unsigned spins = 0;
+             atomic_load_explicit(&s->op_seq, memory_order_acquire) == seq; spins++) {
+            if (spins < 100)
+                __builtin_ia32_pause();
+            else if (spins % 1000 == 0 && thread_gone(s->tid))
+                break;   /* died inside an operation (killed by a signal in a hook) */
+            else
+                sched_yield();
+        }
+    }
+    errno = saved;
+}
+
+void threads_fork_prepare(void) { ms_lock_acquire(&threads.lock); }
+void threads_fork_parent(void) { ms_lock_release(&threads.lock); }
+
+/* Only the forking thread survives in the child: the others' shares are merged now. */
+void threads_fork_child(void)
+{
+    ms_lock_reset(&threads.lock);
+    struct thread_state *self = ms_tls.ts;
+    for (struct thread_state *s = atomic_load(&threads.head); s; s = s->next) {
+        if (s == self)
+            continue;
+        atomic_store(&s->op_seq, atomic_load(&s->op_seq) & ~(uint64_t)1);
+        thread_exit(s);
+    }
+    if (self)
+        self->tid = gettid_raw();
+}

@@ -1,0 +1,254 @@
+/* Threads, spies coming and going under them, and fork from a threaded process. */
+#include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mallocspy.h"
+#include "spies.h"
+#include "testutil.h"
+
+static atomic_bool stop;
+static atomic_long corrupt;
+
+/* Allocates, fills, checks and frees blocks of changing sizes until told to stop; any
+ * block whose contents change under it counts as corruption. */
+static void *worker(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    void *keep[32] = { 0 };
+    size_t sizes[32] = { 0 };
+    unsigned char tags[32] = { 0 };
+    long n = 0;
+    while (!atomic_load(&stop) || n < 20000) {
+        int k = rand_r(&seed) % 32;
+        if (keep[k]) {
+            unsigned char *p = keep[k];
+            for (size_t i = 0; i < sizes[k]; i++)
+                if (p[i] != tags[k]) {
+                    atomic_fetch_add(&corrupt, 1);
+                    break;
+                }
+        }
+        size_t sz = (size_t)(rand_r(&seed) % 2000);
+        switch (rand_r(&seed) % 4) {
+        case 0:
+            free(keep[k]);
+            keep[k] = malloc(sz);
+            break;
+        case 1:
+            keep[k] = realloc(keep[k], sz);
+            if (sz < sizes[k])
+                sizes[k] = sz;
+            break;
+        case 2:
+            free(keep[k]);
+            keep[k] = calloc(1, sz);
+            break;
+        default: {
+            free(keep[k]);
+            void *p = NULL;
+            keep[k] = posix_memalign(&p, 64, sz) ? NULL : p;
+            break;
+        }
+        }
+        sizes[k] = keep[k] ? sz : 0;
+        tags[k] = (unsigned char)(n * 7 + k);
+        if (keep[k])
+            memset(keep[k], tags[k], sz);
+        n++;
+    }
+    for (int k = 0; k < 32; k++)
+        free(keep[k]);
+    return NULL;
+}
+
+START_TEST(test_spies_come_and_go_under_8_threads)
+{
+    static struct header_spy h[6];
+    static struct counting_spy c[6];
+    atomic_store(&stop, false);
+    atomic_store(&corrupt, 0);
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++)
+        pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)(i + 1));
+    int registrations = 0;
+    for (int round = 0; round < 30; round++) {
+        int i = round % 6;
+        /* A spy revoked earlier may still be pending; it must be released before its
+         * struct is reused. */
+        if (round >= 6 && (h[i].released == 0 || c[i].calls[H_RELEASE] == 0))
+            continue;
+        header_spy_init(&h[i]);
+        counting_spy_init(&c[i], 'c');
+        ck_assert_int_eq(ms_register_spy(&h[i].base), MS_OK);
+        ck_assert_int_eq(ms_register_spy_flags(&c[i].base, round % 2 ? MS_SPY_SERIALIZED : 0), MS_OK);
+        registrations++;
+        struct timespec ts = { 0, 2000000 };
+        nanosleep(&ts, NULL);
+        int r1 = ms_revoke_spy(&h[i].base), r2 = ms_revoke_spy(&c[i].base);
+        ck_assert(r1 == MS_OK || r1 == MS_E_PENDING);
+        ck_assert(r2 == MS_OK || r2 == MS_E_PENDING);
+    }
+    atomic_store(&stop, true);
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(atomic_load(&corrupt), 0);
+    ck_assert_int_gt(registrations, 6);
+    long errors = 0, live = 0;
+    for (int i = 0; i < 6; i++) {
+        errors += h[i].errors;
+        live += h[i].blocks;
+    }
+    ck_assert_int_eq(errors, 0);
+    /* Every header spy's blocks came back through it: none is left with a header, so
+     * every one of them has been released (the threads' TLS blocks aside, which glibc
+     * frees only when the thread stacks are reused). */
+    ck_assert_int_le(live, 8 * 2);
+}
+END_TEST
+
+/* Threads that allocate and exit while a spy is registered: their blocks stay counted,
+ * and the spy is released exactly when the last of them is freed by another thread. */
+#define PER_THREAD 100
+static void *blocks_from[4][PER_THREAD];
+static pthread_barrier_t go;
+static void *allocator(void *arg)
+{
+    int k = (int)(uintptr_t)arg;
+    pthread_barrier_wait(&go);
+    for (int i = 0; i < PER_THREAD; i++)
+        blocks_from[k][i] = malloc(16 + (size_t)i);
+    return NULL;
+}
+
+START_TEST(test_exited_threads_lose_nothing)
+{
+    static struct counting_spy s;
+    counting_spy_init(&s, 's');
+    /* The threads exist before the spy does: what glibc allocates to start a thread (its
+     * TLS vector) lives on in glibc's stack cache and would keep the spy pending. */
+    pthread_barrier_init(&go, NULL, 5);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, allocator, (void *)(uintptr_t)i);
+    int reg = ms_register_spy(&s.base);
+    s.armed = true;
+    pthread_barrier_wait(&go);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    s.armed = false;
+    int rev = ms_revoke_spy(&s.base);
+    ck_assert_int_eq(reg, MS_OK);
+    ck_assert_int_eq(rev, MS_E_PENDING);
+    ck_assert_int_eq(s.calls[H_POST_ALLOC], 4 * PER_THREAD);
+    /* The threads are gone; their blocks are freed here, the last one releases. */
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < PER_THREAD; i++)
+            if (k != 3 || i != PER_THREAD - 1)
+                free(blocks_from[k][i]);
+    long before = s.calls[H_RELEASE];
+    free(blocks_from[3][PER_THREAD - 1]);
+    ck_assert_int_eq(before, 0);
+    ck_assert_int_eq(s.calls[H_RELEASE], 1);
+    pthread_barrier_destroy(&go);
+}
+END_TEST
+
+/* The child of a fork must be able to allocate at once, even though other threads were
+ * inside mallocspy, holding its locks, at the moment of the fork. */
+static void *hammer(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        void *p = malloc(64);
+        p = realloc(p, 128);
+        free(p);
+    }
+    return NULL;
+}
+
+START_TEST(test_fork_from_threaded_process)
+{
+    static struct header_spy h;
+    header_spy_init(&h);
+    ck_assert_int_eq(ms_register_spy(&h.base), MS_OK);
+    atomic_store(&stop, false);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, hammer, NULL);
+    int ok = 0;
+    for (int i = 0; i < 40; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(10);   /* a deadlock in the child ends as SIGALRM, not a hung suite */
+            for (int j = 0; j < 1000; j++) {
+                char *p = malloc(100);
+                memset(p, 1, 100);
+                p = realloc(p, 1000);
+                free(p);
+            }
+            struct counting_spy c;
+            counting_spy_init(&c, 'c');
+            int rc = ms_register_spy(&c.base);
+            free(malloc(10));
+            ms_revoke_spy(&c.base);
+            _exit(rc == MS_OK && h.errors == 0 ? 0 : 1);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            ok++;
+    }
+    atomic_store(&stop, true);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(ok, 40);
+    ck_assert_int_eq(h.errors, 0);
+}
+END_TEST
+
+/* The child may also exec at once: the new program gets its own mallocspy. */
+START_TEST(test_fork_exec)
+{
+    atomic_store(&stop, false);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, hammer, NULL);
+    char *argv[] = { "sh", "-c", "echo hello | tr a-z A-Z", NULL };
+    struct run r = run_cmd(argv, NULL, NULL);
+    atomic_store(&stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "HELLO\n");
+    run_free(&r);
+}
+END_TEST
+
+Suite *suite(void)
+{
+    Suite *s = suite_create("threads");
+    TCase *t = tcase_create("threads");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, test_spies_come_and_go_under_8_threads);
+    tcase_add_test(t, test_exited_threads_lose_nothing);
+    tcase_add_test(t, test_fork_from_threaded_process);
+    tcase_add_test(t, test_fork_exec);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *r = srunner_create(suite());
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,69 @@
+# The Check suite: one program per area (tests/check_<area>.c), helper programs the tests
+# run (tests/progs/), and the example from the README (tests/examples/).
+CXX ?= g++
+ABSB := $(abspath $(B))
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+# The test programs link libmallocspy, so their own allocations are spied; UBSan watches
+# them (ASan would bring an allocator of its own; it runs on the core in check_core).
+TEST_CFLAGS := -std=gnu11 $(WARN) -Wno-error=deprecated-declarations -Iinclude -Itests -O1 -g \
+               -fno-omit-frame-pointer -fno-builtin -D_GNU_SOURCE -DBUILD_DIR='"$(ABSB)"' $(CHECK_CFLAGS)
+TEST_LDFLAGS := -L$(B) -Wl,-rpath,$(ABSB) -lmallocspy $(CHECK_LIBS) -lpthread -ldl -lm
+TEST_COMMON := tests/testutil.c tests/spies.c
+
+CHECK_SRC := $(filter-out tests/check_core.c,$(wildcard tests/check_*.c))
+CHECK_BIN := $(CHECK_SRC:tests/%.c=$(B)/tests/%) $(B)/tests/check_core
+PROG_C    := $(wildcard tests/progs/*.c)
+PROG_CXX  := $(wildcard tests/progs/*.cc)
+PROG_BIN  := $(PROG_C:tests/progs/%.c=$(B)/tests/progs/%) \
+             $(PROG_CXX:tests/progs/%.cc=$(B)/tests/progs/%)
+EXAMPLE_BIN := $(patsubst tests/examples/%.c,$(B)/tests/examples/%,$(wildcard tests/examples/*.c))
+
+$(B)/tests/check_%: tests/check_%.c $(TEST_COMMON) tests/*.h $(LIB) | $(B)/tests
+	$(CC) $(TEST_CFLAGS) -fsanitize=undefined -fno-sanitize-recover=undefined $< $(TEST_COMMON) \
+	    -o $@ $(TEST_LDFLAGS)
+
+# The core itself, linked statically (not interposing anything), under ASan and UBSan.
+CORE_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+$(B)/asan/%.o: src/%.c src/*.h include/mallocspy.h
+	@mkdir -p $(B)/asan
+	$(CC) $(BASE) -O1 -g -fno-omit-frame-pointer $(CORE_SAN) -c $< -o $@
+$(B)/tests/check_core: tests/check_core.c tests/testutil.c tests/*.h \
+                       $(SRC:src/%.c=$(B)/asan/%.o) | $(B)/tests
+	$(CC) $(TEST_CFLAGS) $(CORE_SAN) tests/check_core.c tests/testutil.c \
+	    $(SRC:src/%.c=$(B)/asan/%.o) -o $@ $(CHECK_LIBS) $(LIBS) -lm
+
+# Helper programs: built with debug information; they link libmallocspy only if they
+# use its API (the others are run under LD_PRELOAD).
+PROG_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-builtin -Iinclude -D_GNU_SOURCE
+PROG_LDFLAGS := -L$(B) -Wl,-rpath,$(ABSB) -Wl,--as-needed -lmallocspy -Wl,--no-as-needed \
+                -lpthread -ldl
+$(B)/tests/progs/%: tests/progs/%.c $(LIB) | $(B)/tests/progs
+	$(CC) $(PROG_CFLAGS) $< -o $@ $(PROG_LDFLAGS)
+$(B)/tests/progs/%: tests/progs/%.cc $(LIB) | $(B)/tests/progs
+	$(CXX) -O1 -g -fno-omit-frame-pointer -Iinclude $< -o $@ $(PROG_LDFLAGS)
+$(B)/tests/examples/%: tests/examples/%.c $(LIB)
+	@mkdir -p $(B)/tests/examples
+	$(CC) $(PROG_CFLAGS) $< -o $@ $(PROG_LDFLAGS)
+
+# Each entry: test program, then the MALLOCSPY_OPTIONS it runs with ("-": none).  Some
+# run twice, without and with the leak tracker, which must change nothing they check.
+CHECK_RUNS := \
+    check_core - \
+    check_exports - \
+    check_interpose leak_check=0 \
+    check_interpose report=quiet \
+    check_task leak_check=0 \
+    check_task report=quiet \
+    check_spy leak_check=0 \
+    check_spy report=quiet \
+    check_threads leak_check=0 \
+    check_threads report=quiet \
+    check_programs -
+
+check: all test-deps $(CHECK_BIN) $(PROG_BIN) $(EXAMPLE_BIN)
+	@tests/run.sh $(B) $(CHECK_RUNS)
+
+test-deps:
+	@scripts/deps.sh test
+.PHONY: test-deps

@@ -1,0 +1,463 @@
+/* Helpers shared by the test programs. */
+#include "testutil.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef BUILD_DIR
+#error "BUILD_DIR must be defined"
+#endif
+
+extern char **environ;
+
+const char *lib_path(void) { return BUILD_DIR "/libmallocspy.so"; }
+
+const char *prog_path(const char *name)
+{
+    static char buf[8][PATH_MAX];
+    static int k;
+    char *b = buf[k++ & 7];
+    snprintf(b, PATH_MAX, "%s/tests/progs/%s", BUILD_DIR, name);
+    return b;
+}
+
+const char *tmp_path(const char *name)
+{
+    static char dir[PATH_MAX];
+    static char buf[8][PATH_MAX];
+    static int k;
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "%s/tests/tmp", BUILD_DIR);
+        mkdir(dir, 0755);
+    }
+    char *b = buf[k++ & 7];
+    static unsigned seq;
+    snprintf(b, PATH_MAX + 64, "%s/%d-%u-%.40s", dir, (int)getpid(), seq++, name);
+    unlink(b);
+    return b;
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        *cap = (*len + n + 1) * 2;
+        *buf = realloc(*buf, *cap);
+    }
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = 0;
+}
+
+struct run run_cmd(char *const argv[], const char *const env[], const char *in)
+{
+    struct run r = { 0 };
+    int po[2], pe[2], pi[2];
+    if (pipe(po) || pipe(pe) || pipe(pi)) {
+        r.status = -1;
+        return r;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pi[0], 0);
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(po[0]); close(pe[0]); close(pi[1]);
+        for (int i = 0; env && env[i]; i++) {
+            const char *eq = strchr(env[i], '=');
+            char key[256];
+            size_t kl = (size_t)(eq - env[i]);
+            memcpy(key, env[i], kl);
+            key[kl] = 0;
+            if (eq[1])
+                setenv(key, eq + 1, 1);
+            else
+                unsetenv(key);
+        }
+        execvp(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(po[1]); close(pe[1]); close(pi[0]);
+    if (in) {
+        size_t off = 0, n = strlen(in);
+        while (off < n) {
+            ssize_t w = write(pi[1], in + off, n - off);
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+    }
+    close(pi[1]);
+    size_t ol = 0, oc = 0, el = 0, ec = 0;
+    append(&r.out, &ol, &oc, "", 0);
+    append(&r.err, &el, &ec, "", 0);
+    struct pollfd fds[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
+    int open_fds = 2;
+    while (open_fds) {
+        if (poll(fds, 2, -1) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char buf[65536];
+            ssize_t n = read(fds[i].fd, buf, sizeof buf);
+            if (n <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_fds--;
+            } else if (i == 0) {
+                append(&r.out, &ol, &oc, buf, (size_t)n);
+            } else {
+                append(&r.err, &el, &ec, buf, (size_t)n);
+            }
+        }
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return r;
+}
+
+struct run run_spied(char *const argv[], const char *opts, const char *const env[])
+{
+    const char *e[32];
+    int k = 0;
+    static char pre[PATH_MAX + 16], op[8192];
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib_path());
+    snprintf(op, sizeof op, "MALLOCSPY_OPTIONS=%s", opts ? opts : "");
+    e[k++] = pre;
+    e[k++] = op;
+    for (int i = 0; env && env[i] && k < 31; i++)
+        e[k++] = env[i];
+    e[k] = NULL;
+    return run_cmd(argv, e, NULL);
+}
+
+void run_free(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    char tmp[65536];
+    size_t n;
+    append(&buf, &len, &cap, "", 0);
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        append(&buf, &len, &cap, tmp, n);
+    fclose(f);
+    return buf;
+}
+
+bool write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return false;
+    fputs(text, f);
+    return fclose(f) == 0;
+}
+
+bool have_cmd(const char *name)
+{
+    const char *path = getenv("PATH");
+    if (!path)
+        return false;
+    char buf[PATH_MAX];
+    for (const char *p = path; *p;) {
+        const char *e = strchr(p, ':');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)l, p, name);
+        if (access(buf, X_OK) == 0)
+            return true;
+        p += l + (e ? 1 : 0);
+    }
+    return false;
+}
+
+/* ---- JSON ---------------------------------------------------------------------------- */
+
+struct parser {
+    const char *s;
+    bool err;
+};
+
+static void ws(struct parser *p)
+{
+    while (*p->s == ' ' || *p->s == '\n' || *p->s == '\t' || *p->s == '\r')
+        p->s++;
+}
+
+static struct jval *jnew(enum jtype t)
+{
+    struct jval *v = calloc(1, sizeof *v);
+    v->type = t;
+    return v;
+}
+
+static void put_utf8(char **b, size_t *l, size_t *c, unsigned cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80) { u[0] = (char)cp; n = 1; }
+    else if (cp < 0x800) { u[0] = (char)(0xc0 | cp >> 6); u[1] = (char)(0x80 | (cp & 0x3f)); n = 2; }
+    else if (cp < 0x10000) { u[0] = (char)(0xe0 | cp >> 12); u[1] = (char)(0x80 | ((cp >> 6) & 0x3f)); u[2] = (char)(0x80 | (cp & 0x3f)); n = 3; }
+    else { u[0] = (char)(0xf0 | cp >> 18); u[1] = (char)(0x80 | ((cp >> 12) & 0x3f)); u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); u[3] = (char)(0x80 | (cp & 0x3f)); n = 4; }
+    append(b, l, c, u, n);
+}
+
+static char *pstring(struct parser *p)
+{
+    if (*p->s != '"') {
+        p->err = true;
+        return NULL;
+    }
+    p->s++;
+    char *b = NULL;
+    size_t l = 0, c = 0;
+    append(&b, &l, &c, "", 0);
+    while (*p->s && *p->s != '"') {
+        unsigned char ch = (unsigned char)*p->s;
+        if (ch < 0x20) {
+            p->err = true;   /* raw control characters are not valid JSON */
+            return b;
+        }
+        if (ch == '\\') {
+            p->s++;
+            char e = *p->s++;
+            switch (e) {
+            case '"': append(&b, &l, &c, "\"", 1); break;
+            case '\\': append(&b, &l, &c, "\\", 1); break;
+            case '/': append(&b, &l, &c, "/", 1); break;
+            case 'b': append(&b, &l, &c, "\b", 1); break;
+            case 'f': append(&b, &l, &c, "\f", 1); break;
+            case 'n': append(&b, &l, &c, "\n", 1); break;
+            case 'r': append(&b, &l, &c, "\r", 1); break;
+            case 't': append(&b, &l, &c, "\t", 1); break;
+            case 'u': {
+                unsigned cp = 0;
+                for (int i = 0; i < 4; i++) {
+                    char h = *p->s++;
+                    if (!isxdigit((unsigned char)h)) {
+                        p->err = true;
+                        return b;
+                    }
+                    cp = cp * 16 + (unsigned)(isdigit((unsigned char)h) ? h - '0' : (tolower(h) - 'a' + 10));
+                }
+                put_utf8(&b, &l, &c, cp);
+                break;
+            }
+            default:
+                p->err = true;
+                return b;
+            }
+        } else {
+            append(&b, &l, &c, p->s, 1);
+            p->s++;
+        }
+    }
+    if (*p->s != '"')
+        p->err = true;
+    else
+        p->s++;
+    return b;
+}
+
+static struct jval *pvalue(struct parser *p, int depth);
+
+static struct jval *pvalue(struct parser *p, int depth)
+{
+    ws(p);
+    if (depth > 200) {
+        p->err = true;
+        return NULL;
+    }
+    struct jval *v;
+    if (*p->s == '{') {
+        p->s++;
+        v = jnew(J_OBJ);
+        ws(p);
+        if (*p->s == '}') {
+            p->s++;
+            return v;
+        }
+        for (;;) {
+            ws(p);
+            char *k = pstring(p);
+            ws(p);
+            if (p->err || *p->s != ':') {
+                p->err = true;
+                free(k);
+                return v;
+            }
+            p->s++;
+            struct jval *m = pvalue(p, depth + 1);
+            v->items = realloc(v->items, (v->n + 1) * sizeof *v->items);
+            v->keys = realloc(v->keys, (v->n + 1) * sizeof *v->keys);
+            v->items[v->n] = m;
+            v->keys[v->n] = k;
+            v->n++;
+            if (p->err)
+                return v;
+            ws(p);
+            if (*p->s == ',') {
+                p->s++;
+                continue;
+            }
+            if (*p->s == '}') {
+                p->s++;
+                return v;
+            }
+            p->err = true;
+            return v;
+        }
+    }
+    if (*p->s == '[') {
+        p->s++;
+        v = jnew(J_ARR);
+        ws(p);
+        if (*p->s == ']') {
+            p->s++;
+            return v;
+        }
+        for (;;) {
+            struct jval *m = pvalue(p, depth + 1);
+            v->items = realloc(v->items, (v->n + 1) * sizeof *v->items);
+            v->items[v->n++] = m;
+            if (p->err)
+                return v;
+            ws(p);
+            if (*p->s == ',') {
+                p->s++;
+                continue;
+            }
+            if (*p->s == ']') {
+                p->s++;
+                return v;
+            }
+            p->err = true;
+            return v;
+        }
+    }
+    if (*p->s == '"') {
+        v = jnew(J_STR);
+        v->str = pstring(p);
+        return v;
+    }
+    if (!strncmp(p->s, "null", 4)) {
+        p->s += 4;
+        return jnew(J_NULL);
+    }
+    if (!strncmp(p->s, "true", 4)) {
+        p->s += 4;
+        v = jnew(J_BOOL);
+        v->b = true;
+        return v;
+    }
+    if (!strncmp(p->s, "false", 5)) {
+        p->s += 5;
+        return jnew(J_BOOL);
+    }
+    if (*p->s == '-' || isdigit((unsigned char)*p->s)) {
+        char *end;
+        v = jnew(J_NUM);
+        v->num = strtod(p->s, &end);
+        if (end == p->s)
+            p->err = true;
+        p->s = end;
+        return v;
+    }
+    p->err = true;
+    return NULL;
+}
+
+struct jval *json_parse(const char *text)
+{
+    if (!text)
+        return NULL;
+    struct parser p = { text, false };
+    struct jval *v = pvalue(&p, 0);
+    ws(&p);
+    if (p.err || *p.s) {
+        json_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+void json_free(struct jval *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->n; i++) {
+        json_free(v->items[i]);
+        if (v->keys)
+            free(v->keys[i]);
+    }
+    free(v->items);
+    free(v->keys);
+    free(v->str);
+    free(v);
+}
+
+struct jval *jget(const struct jval *obj, const char *key)
+{
+    if (!obj || obj->type != J_OBJ)
+        return NULL;
+    for (size_t i = 0; i < obj->n; i++)
+        if (!strcmp(obj->keys[i], key))
+            return obj->items[i];
+    return NULL;
+}
+
+struct jval *jpath(const struct jval *root, const char *path)
+{
+    const struct jval *v = root;
+    char part[256];
+    while (v && *path) {
+        size_t l = strcspn(path, ".");
+        if (l >= sizeof part)
+            return NULL;
+        memcpy(part, path, l);
+        part[l] = 0;
+        path += l + (path[l] == '.');
+        if (v->type == J_ARR) {
+            char *end;
+            long i = strtol(part, &end, 10);
+            v = (*end || i < 0 || (size_t)i >= v->n) ? NULL : v->items[i];
+        } else {
+            v = jget(v, part);
+        }
+    }
+    return (struct jval *)v;
+}
+
+double jnum(const struct jval *root, const char *path)
+{
+    const struct jval *v = jpath(root, path);
+    return v && v->type == J_NUM ? v->num : NAN;
+}
+
+const char *jstr(const struct jval *root, const char *path)
+{
+    const struct jval *v = jpath(root, path);
+    return v && v->type == J_STR ? v->str : NULL;
+}
