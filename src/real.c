@@ -71,8 +71,13 @@ void *real_alloc(size_t size, size_t align, bool zero)
 {
     if (unlikely(!ms_real.malloc))
         return early_alloc(size, align, zero);
-    if (align <= MS_ALIGN_MIN)
+    if (align <= MS_ALIGN_MIN) {
+        /* jemalloc and tcmalloc align a request under 16 bytes to 8 only; mallocspy
+         * promises 16 (what glibc gives).  The program still sees the size it asked. */
+        if (size < MS_ALIGN_MIN)
+            size = MS_ALIGN_MIN;
         return zero ? ms_real.calloc(1, size) : ms_real.malloc(size);
+    }
     void *p = NULL;
     int err = ms_real.posix_memalign(&p, align, size);
     if (err) {
@@ -97,7 +102,7 @@ void *real_realloc(void *p, size_t size)
     }
     if (unlikely(!ms_real.realloc))
         return NULL;
-    return ms_real.realloc(p, size);
+    return ms_real.realloc(p, size < MS_ALIGN_MIN ? MS_ALIGN_MIN : size);
 }
 
 void real_free(void *p)
