@@ -49,8 +49,8 @@ $(B)/tests/examples/%: tests/examples/%.c $(LIB)
 # Each entry: test program, then the MALLOCSPY_OPTIONS it runs with ("-": none).  Some
 # run twice, without and with the leak tracker, which must change nothing they check.
 CHECK_RUNS := \
-    check_core - \
-    check_exports - \
+    check_core report=quiet \
+    check_exports report=quiet \
     check_interpose leak_check=0 \
     check_interpose report=quiet \
     check_task leak_check=0 \
@@ -59,7 +59,7 @@ CHECK_RUNS := \
     check_spy report=quiet \
     check_threads leak_check=0 \
     check_threads report=quiet \
-    check_programs -
+    check_programs report=quiet
 
 check: all test-deps $(CHECK_BIN) $(PROG_BIN) $(EXAMPLE_BIN)
 	@tests/run.sh $(B) $(CHECK_RUNS)

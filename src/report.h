@@ -1,0 +1,36 @@
+/* Leak reports: a snapshot of the live blocks, classified, grouped by stack, written as
+ * text (in the manner of LeakSanitizer) or JSON. */
+#ifndef MS_REPORT_H
+#define MS_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum leak_kind { KIND_DEFINITE = 0, KIND_INDIRECT, KIND_REACHABLE, KIND_SUPPRESSED, NKINDS };
+
+struct snap_block {
+    uintptr_t addr;
+    uint64_t size;
+    uint32_t site;
+    uint8_t kind;              /* enum leak_kind once classified */
+    uint8_t mark;              /* scratch for the classifier */
+    uint16_t pad;
+};
+
+struct snapshot {
+    struct snap_block *b;      /* sorted by address once classified */
+    size_t n, cap;
+};
+
+/* Fills kind for each block: reachable from the roots, indirectly leaked (pointed to by
+ * a leaked block), or definitely leaked.  `stopped` tells whether the other threads are
+ * stopped (their stacks and registers are roots then). */
+void leaks_classify(struct snapshot *s);
+
+/* Takes a snapshot, classifies it and writes what the options ask for.  at_exit: the
+ * process is exiting (the exit code option applies).  Returns the number of leaked
+ * (definite plus indirect, not suppressed) blocks, or -1 when leak checking is off. */
+long report_run(bool at_exit, FILE *stream);
+
+#endif

@@ -1,0 +1,179 @@
+/* Names for return addresses: function (demangled), source file and line from the debug
+ * information where there is some (libdw, which also finds separate debug files), and
+ * always the module and the offset in it.  A module is opened from its path, so a library
+ * dlclose'd before the report still gets its names. */
+#include <dlfcn.h>
+#include <elfutils/libdwfl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "modules.h"
+#include "symbolize.h"
+
+struct sym_module {
+    uint32_t id;               /* module id */
+    Dwfl *dwfl;                /* one per module: dlclose'd and live ones may overlap */
+    Dwfl_Module *mod;
+};
+
+struct sym_entry {
+    uintptr_t addr;            /* 0: empty */
+    uint32_t gen;
+    struct symbol sym;
+};
+
+struct symbolizer {
+    struct sym_module *mods;
+    uint32_t nmods, capmods;
+    struct sym_entry *cache;
+    uint32_t mask, used;
+    char *(*demangle)(const char *, char *, size_t *, int *);
+};
+
+static char *debuginfo_path;
+static const Dwfl_Callbacks callbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = &debuginfo_path,
+};
+
+struct symbolizer *symbolizer_new(void)
+{
+    struct symbolizer *s = arena_alloc(sizeof *s);
+    if (!s)
+        return NULL;
+    s->mask = 4095;
+    s->cache = pages_alloc((s->mask + 1) * sizeof *s->cache);
+    if (!s->cache) {
+        arena_free(s, sizeof *s);
+        return NULL;
+    }
+    /* Only a C++ program has mangled names to show, and it has libstdc++ loaded. */
+    s->demangle = (char *(*)(const char *, char *, size_t *, int *))dlsym(RTLD_DEFAULT,
+                                                                          "__cxa_demangle");
+    return s;
+}
+
+static char *keep(const char *str)
+{
+    if (!str)
+        return NULL;
+    size_t n = strlen(str) + 1;
+    char *p = arena_alloc(n);
+    if (p)
+        memcpy(p, str, n);
+    return p;
+}
+
+static Dwfl_Module *module_dwfl(struct symbolizer *s, const struct module *m)
+{
+    for (uint32_t i = 0; i < s->nmods; i++)
+        if (s->mods[i].id == m->id)
+            return s->mods[i].mod;
+    if (s->nmods == s->capmods) {
+        uint32_t n = s->capmods ? s->capmods * 2 : 16;
+        struct sym_module *nm = arena_realloc(s->mods, s->capmods * sizeof *nm, n * sizeof *nm);
+        if (!nm)
+            return NULL;
+        s->mods = nm;
+        s->capmods = n;
+    }
+    struct sym_module *sm = &s->mods[s->nmods++];
+    sm->id = m->id;
+    sm->dwfl = NULL;
+    sm->mod = NULL;
+    if (!m->path || m->path[0] != '/')
+        return NULL;   /* the vdso and the like: module and offset only */
+    sm->dwfl = dwfl_begin(&callbacks);
+    if (!sm->dwfl)
+        return NULL;
+    dwfl_report_begin(sm->dwfl);
+    sm->mod = dwfl_report_elf(sm->dwfl, m->path, m->path, -1, m->base, false);
+    dwfl_report_end(sm->dwfl, NULL, NULL);
+    return sm->mod;
+}
+
+static void resolve(struct symbolizer *s, uintptr_t addr, uint32_t gen, struct symbol *out)
+{
+    memset(out, 0, sizeof *out);
+    out->addr = addr;
+    struct module m;
+    if (!module_at(addr, gen, &m) && !module_loaded_at(addr, &m))
+        return;
+    out->module = m.path;
+    out->offset = addr - m.base;
+    out->module_id = m.id;
+    out->has_module = true;
+    Dwfl_Module *mod = module_dwfl(s, &m);
+    if (!mod)
+        return;
+    GElf_Off off;
+    GElf_Sym sym;
+    const char *name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+    if (name) {
+        char *dem = NULL;
+        int status = -1;
+        if (s->demangle && name[0] == '_' && name[1] == 'Z')
+            dem = s->demangle(name, NULL, NULL, &status);
+        out->function = keep(dem && status == 0 ? dem : name);
+        free(dem);   /* __cxa_demangle used malloc: inside mallocspy, the real one */
+    }
+    Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
+    if (line) {
+        int lineno = 0;
+        const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+        if (file && lineno > 0) {
+            out->file = keep(file);
+            out->line = lineno;
+        }
+    }
+}
+
+/* `addr` is a return address; the call that made the frame is just before it. */
+const struct symbol *symbolize(struct symbolizer *s, uintptr_t ret, uint32_t gen)
+{
+    uintptr_t addr = ret ? ret - 1 : 0;
+    if (s->used * 2 >= s->mask) {
+        /* Grow: the reports need at most one entry per distinct frame. */
+        uint32_t ncap = (s->mask + 1) * 2;
+        struct sym_entry *n = pages_alloc(ncap * sizeof *n);
+        if (n) {
+            for (uint32_t i = 0; i <= s->mask; i++) {
+                if (!s->cache[i].addr)
+                    continue;
+                uint32_t j = (uint32_t)((s->cache[i].addr * 0x9E3779B97F4A7C15ULL) >> 40) & (ncap - 1);
+                while (n[j].addr)
+                    j = (j + 1) & (ncap - 1);
+                n[j] = s->cache[i];
+            }
+            pages_free(s->cache, (s->mask + 1) * sizeof *n);
+            s->cache = n;
+            s->mask = ncap - 1;
+        }
+    }
+    uint32_t i = (uint32_t)((addr * 0x9E3779B97F4A7C15ULL) >> 40) & s->mask;
+    while (s->cache[i].addr && (s->cache[i].addr != addr || s->cache[i].gen != gen))
+        i = (i + 1) & s->mask;
+    if (!s->cache[i].addr) {
+        s->cache[i].addr = addr;
+        s->cache[i].gen = gen;
+        resolve(s, addr, gen, &s->cache[i].sym);
+        s->used++;
+    }
+    return &s->cache[i].sym;
+}
+
+void symbolizer_free(struct symbolizer *s)
+{
+    if (!s)
+        return;
+    for (uint32_t i = 0; i < s->nmods; i++)
+        if (s->mods[i].dwfl)
+            dwfl_end(s->mods[i].dwfl);
+    /* The strings stay: they are small, and a caller may still hold them. */
+    arena_free(s->mods, s->capmods * sizeof *s->mods);
+    pages_free(s->cache, (s->mask + 1) * sizeof *s->cache);
+    arena_free(s, sizeof *s);
+}
