@@ -50,6 +50,11 @@ $(B)/src $(B)/preload $(B)/tests $(B)/tests/progs:
 
 include tests/tests.mk
 
+# Shows mallocspy at work on the bundled example program.
+demo: all $(B)/tests/examples/demo
+	scripts/mallocspy --json $(B)/demo.json -- $(B)/tests/examples/demo
+	@echo "(the JSON report is in $(B)/demo.json)"
+
 clean:
 	rm -rf $(B)
 
@@ -64,7 +69,8 @@ install-headers:
 	install -m 644 include/mallocspy.h $(DESTDIR)$(incdir)/mallocspy.h
 install-bin:
 	install -d $(DESTDIR)$(bindir)
-	sed 's|^MALLOCSPY_LIBDIR=.*|MALLOCSPY_LIBDIR="$(libdir)"|' scripts/mallocspy \
+	sed -e 's|^MALLOCSPY_LIBDIR=.*|MALLOCSPY_LIBDIR="$(libdir)"|' \
+	    -e 's|^MALLOCSPY_VERSION=.*|MALLOCSPY_VERSION="$(VERSION)"|' scripts/mallocspy \
 	    > $(DESTDIR)$(bindir)/mallocspy
 	chmod 755 $(DESTDIR)$(bindir)/mallocspy
 install-man:
