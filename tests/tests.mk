@@ -33,18 +33,19 @@ $(B)/tests/check_core: tests/check_core.c tests/testutil.c tests/*.h \
 	$(CC) $(TEST_CFLAGS) $(CORE_SAN) tests/check_core.c tests/testutil.c \
 	    $(SRC:src/%.c=$(B)/asan/%.o) -o $@ $(CHECK_LIBS) $(LIBS) -lm
 
-# Helper programs: built with debug information; they link libmallocspy only if they
-# use its API (the others are run under LD_PRELOAD).
+# Helper programs: built with debug information.  Only those that include mallocspy.h
+# link libmallocspy (it defines malloc, so --as-needed would keep it for any program);
+# the others are spied only when run under LD_PRELOAD.
 PROG_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-builtin -Iinclude -D_GNU_SOURCE
-PROG_LDFLAGS := -L$(B) -Wl,-rpath,$(ABSB) -Wl,--as-needed -lmallocspy -Wl,--no-as-needed \
-                -lpthread -ldl
+MS_LINK := -L$(B) -Wl,-rpath,$(ABSB) -lmallocspy
+PROG_LIBS = $(if $(shell grep -l 'include "mallocspy.h"' $<),$(MS_LINK)) -lpthread -ldl
 $(B)/tests/progs/%: tests/progs/%.c $(LIB) | $(B)/tests/progs
-	$(CC) $(PROG_CFLAGS) $< -o $@ $(PROG_LDFLAGS)
+	$(CC) $(PROG_CFLAGS) $< -o $@ $(PROG_LIBS)
 $(B)/tests/progs/%: tests/progs/%.cc $(LIB) | $(B)/tests/progs
-	$(CXX) -O1 -g -fno-omit-frame-pointer -Iinclude $< -o $@ $(PROG_LDFLAGS)
+	$(CXX) -O1 -g -fno-omit-frame-pointer -Iinclude $< -o $@ $(PROG_LIBS)
 $(B)/tests/examples/%: tests/examples/%.c $(LIB)
 	@mkdir -p $(B)/tests/examples
-	$(CC) $(PROG_CFLAGS) $< -o $@ $(PROG_LDFLAGS)
+	$(CC) $(PROG_CFLAGS) $< -o $@ $(PROG_LIBS)
 
 # Each entry: test program, then the MALLOCSPY_OPTIONS it runs with ("-": none).  Some
 # run twice, without and with the leak tracker, which must change nothing they check.
@@ -59,7 +60,9 @@ CHECK_RUNS := \
     check_spy report=quiet \
     check_threads leak_check=0 \
     check_threads report=quiet \
-    check_programs report=quiet
+    check_programs report=quiet \
+    check_tracker report=quiet \
+    check_wrapper report=quiet
 
 check: all test-deps $(CHECK_BIN) $(PROG_BIN) $(EXAMPLE_BIN)
 	@tests/run.sh $(B) $(CHECK_RUNS)

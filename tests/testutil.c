@@ -34,7 +34,7 @@ const char *prog_path(const char *name)
 const char *tmp_path(const char *name)
 {
     static char dir[PATH_MAX];
-    static char buf[8][PATH_MAX];
+    static char buf[8][PATH_MAX + 64];
     static int k;
     if (!dir[0]) {
         snprintf(dir, sizeof dir, "%s/tests/tmp", BUILD_DIR);
