@@ -61,6 +61,12 @@ static struct cfi_module *module_cfi(const struct module *m)
                 c->elf = elf_begin(c->fd, ELF_C_READ_MMAP, NULL);
                 if (c->elf)
                     c->cfi = dwarf_getcfi_elf(c->elf);
+                /* The image is mapped: the descriptor goes back to the program, which may
+                 * count or close its descriptors. */
+                if (c->elf)
+                    elf_cntl(c->elf, ELF_C_FDDONE);
+                close(c->fd);
+                c->fd = -1;
             }
         }
     }

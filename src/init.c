@@ -12,6 +12,7 @@ atomic_int ms_init_state;
 static void fork_prepare(void)
 {
     ms_tls.guard++;
+    loader_gate_fork_prepare();   /* first: its holders may need the locks below */
     /* In the order the locks nest everywhere else, so that no thread holding one can be
      * waiting for another we already hold. */
     registry_fork_prepare();
@@ -32,12 +33,14 @@ static void fork_parent(void)
     sites_fork_parent();
     threads_fork_parent();
     registry_fork_parent();
+    loader_gate_fork_parent();
     ms_tls.guard--;
 }
 
 static void fork_child(void)
 {
     /* Every lock is reset before anything that could take one runs. */
+    loader_gate_fork_child();
     arena_fork_child();
     blocks_fork_child();
     modules_fork_child();
@@ -46,6 +49,12 @@ static void fork_child(void)
     registry_fork_child();
     threads_fork_child();
     tracker_fork_child();
+    extern void stop_fork_child(void);
+    extern void report_fork_child(void);
+    stop_fork_child();
+    report_fork_child();
+    extern void report_signal_fork_child(void);
+    report_signal_fork_child();
     ms_tls.guard--;
 }
 
@@ -70,12 +79,22 @@ void ms_init_slow(void)
     threads_init();
     stacks_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
-    if (ms_opt.leak_check)
+    if (ms_opt.leak_check) {
+        extern void report_init(void);
+        report_init();
         tracker_init();
+    }
     ms_tls.guard = guard;
     atomic_store_explicit(&ms_init_state, 2, memory_order_release);
 }
 
 /* Runs before the program's main and, being a library's, before __libc_start_main
  * registers the loader's destructors: what we register at exit runs after them. */
-__attribute__((constructor)) static void ms_constructor(void) { ms_ensure_init(); }
+__attribute__((constructor)) static void ms_constructor(void)
+{
+    ms_ensure_init();
+    /* A thread is started here, not in ms_init_slow: the first allocation may come before
+     * libc can start threads. */
+    extern void report_signal_start(void);
+    report_signal_start();
+}

@@ -82,6 +82,7 @@ struct ms_tls {
     unsigned crit;             /* block-table locks held: a stop-the-world request waits */
     unsigned stop_deferred;    /* a stop request arrived inside a critical section */
     const ms_call *call;       /* what the running hook was called for */
+    unsigned gate_depth;       /* inside mallocspy's calls that may reach the loader's lock */
 };
 extern MS_TLS struct ms_tls ms_tls;
 
@@ -150,6 +151,7 @@ struct real_allocator {
     int (*malloc_trim)(size_t);
 };
 extern struct real_allocator ms_real;
+extern bool ms_real_is_glibc;   /* the allocator below is glibc's own malloc */
 void real_resolve(void);
 /* The static arena serves allocations made before the real allocator is known. */
 void *early_alloc(size_t size, size_t align, bool zero);
@@ -192,6 +194,7 @@ struct ms_options {
     int report;                /* REPORT_TEXT, REPORT_QUIET */
     bool report_reachable;
     int report_signal;         /* 0: none */
+    int stop_signal;           /* real-time signal that stops threads for a scan; 0: default */
     unsigned stack_cache;      /* entries of the per-thread stack cache (0: off) */
 };
 enum { REPORT_TEXT = 0, REPORT_QUIET = 1 };

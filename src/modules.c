@@ -21,6 +21,46 @@ static struct {
     bool valid;
 } mt = { .lock = MS_LOCK_INIT };
 
+/* glibc's fork resets the loader's main lock in the child but not the one
+ * dl_iterate_phdr takes: a child forked while another thread was inside dl_iterate_phdr
+ * would block in its first one.  Every call mallocspy makes that may reach
+ * dl_iterate_phdr (its own, and libunwind's) passes this gate, which the fork prepare
+ * handler closes, so that none is in progress at the fork. */
+static struct {
+    atomic_int inside;         /* calls in progress */
+    atomic_int closed;         /* a fork is being prepared */
+} gate;
+
+void loader_gate_enter(void)
+{
+    for (;;) {
+        while (atomic_load(&gate.closed))
+            sched_yield();
+        atomic_fetch_add(&gate.inside, 1);
+        if (!atomic_load(&gate.closed))
+            return;
+        atomic_fetch_sub(&gate.inside, 1);
+    }
+}
+
+void loader_gate_leave(void) { atomic_fetch_sub(&gate.inside, 1); }
+
+void loader_gate_fork_prepare(void)
+{
+    /* A fork from inside mallocspy's own gated call (a hook that forks) must not wait for
+     * itself: such a thread is inside an operation, and its count is its own. */
+    atomic_store(&gate.closed, 1);
+    while (atomic_load(&gate.inside) > (int)ms_tls.gate_depth)
+        sched_yield();
+}
+
+void loader_gate_fork_parent(void) { atomic_store(&gate.closed, 0); }
+void loader_gate_fork_child(void)
+{
+    atomic_store(&gate.inside, (int)ms_tls.gate_depth);
+    atomic_store(&gate.closed, 0);
+}
+
 static int counters_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
@@ -117,7 +157,7 @@ static void sort_loaded(void)
 static void refresh(void)
 {
     struct scan sc = { 0 };
-    dl_iterate_phdr(scan_cb, &sc);
+    ms_loader_call(dl_iterate_phdr(scan_cb, &sc));
     if (sc.oom) {
         for (uint32_t j = 0; j < sc.n; j++)
             if (sc.found[j].path)
@@ -194,7 +234,7 @@ static void refresh(void)
 uint32_t modules_sync(void)
 {
     unsigned long long c[2] = { 0, 0 };
-    dl_iterate_phdr(counters_cb, c);
+    ms_loader_call(dl_iterate_phdr(counters_cb, c));
     ms_lock_acquire(&mt.lock);
     bool stale = !mt.valid || c[0] != mt.adds || c[1] != mt.subs;
     ms_lock_release(&mt.lock);

@@ -24,6 +24,20 @@ bool module_loaded_at(uintptr_t addr, struct module *out);
 bool module_at(uintptr_t addr, uint32_t gen, struct module *out);
 bool module_by_id(uint32_t id, struct module *out);
 uint32_t modules_count(void);
+void loader_gate_enter(void);
+void loader_gate_leave(void);
+void loader_gate_fork_prepare(void);
+void loader_gate_fork_parent(void);
+void loader_gate_fork_child(void);
+/* Evaluates `call`, which may take the loader's dl_iterate_phdr lock, inside the gate. */
+#define ms_loader_call(call)                                                              \
+    do {                                                                                  \
+        loader_gate_enter();                                                              \
+        ms_tls.gate_depth++;                                                              \
+        call;                                                                             \
+        ms_tls.gate_depth--;                                                              \
+        loader_gate_leave();                                                              \
+    } while (0)
 void modules_fork_prepare(void);
 void modules_fork_parent(void);
 void modules_fork_child(void);

@@ -86,6 +86,35 @@ static bool parse_signal(const char *v, size_t len, int *out)
     return true;
 }
 
+/* A real-time signal: SIGRTMIN+n, SIGRTMAX-n (SIG optional) or its number. */
+static bool parse_rt_signal(const char *v, size_t len, int *out)
+{
+    unsigned long n;
+    if (len > 3 && !strncmp(v, "SIG", 3)) {
+        v += 3;
+        len -= 3;
+    }
+    int sig;
+    if (parse_ulong(v, len, &n)) {
+        sig = (int)n;
+    } else if (len >= 5 && (!strncmp(v, "RTMIN", 5) || !strncmp(v, "RTMAX", 5))) {
+        int base = v[4] == 'N' ? SIGRTMIN : SIGRTMAX;
+        if (len == 5) {
+            sig = base;
+        } else if ((v[5] == '+' || v[5] == '-') && parse_ulong(v + 6, len - 6, &n) && n < 64) {
+            sig = v[5] == '+' ? base + (int)n : base - (int)n;
+        } else {
+            return false;
+        }
+    } else {
+        return false;
+    }
+    if (sig < SIGRTMIN || sig > SIGRTMAX)
+        return false;
+    *out = sig;
+    return true;
+}
+
 static bool set_path(char *dst, size_t cap, const char *v, size_t len)
 {
     if (len == 0 || len >= cap)
@@ -161,6 +190,11 @@ static void parse_item(struct ms_options *o, const char *k, size_t klen, const c
             o->report_signal = sig;
         else
             bad_value(k, klen, v, vlen, "a signal name such as SIGUSR2, or its number");
+    } else if (key_is(k, klen, "stop_signal")) {
+        if (parse_rt_signal(v, vlen, &sig))
+            o->stop_signal = sig;
+        else
+            bad_value(k, klen, v, vlen, "a real-time signal such as SIGRTMAX-3");
     } else if (key_is(k, klen, "stack_cache")) {
         if (parse_ulong(v, vlen, &n) && n <= (1ul << 20))
             o->stack_cache = (unsigned)n;

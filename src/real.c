@@ -7,6 +7,7 @@
 #include "internal.h"
 
 struct real_allocator ms_real;
+bool ms_real_is_glibc;
 
 /* dlsym itself calls calloc (for its error buffer) before it can tell us where calloc is,
  * and the loader may allocate too: a few KiB served from here.  Never reused. */
@@ -59,6 +60,11 @@ void real_resolve(void)
         ms_real.calloc = (void *(*)(size_t, size_t))f;
     if ((f = dlsym(RTLD_NEXT, "malloc")))
         ms_real.malloc = (void *(*)(size_t))f;
+    /* glibc's malloc is the one in the module that also defines __libc_malloc. */
+    Dl_info mi, gi;
+    void *glibc = dlsym(RTLD_DEFAULT, "__libc_malloc");
+    if (ms_real.malloc && glibc && dladdr((void *)ms_real.malloc, &mi) && dladdr(glibc, &gi))
+        ms_real_is_glibc = mi.dli_fbase == gi.dli_fbase;
     if (!ms_real.malloc || !ms_real.free || !ms_real.calloc || !ms_real.realloc ||
         !ms_real.posix_memalign) {
         static const char msg[] = "mallocspy: cannot find the real allocator; giving up\n";

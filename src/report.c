@@ -2,12 +2,22 @@
  * runs with the recursion guard set and takes its memory from mallocspy's own arenas, so
  * nothing is allocated by tracked code while a report is written; the tables are left in
  * place at exit on purpose (the process is going away, and late frees may still come). */
+#define UNW_LOCAL_ONLY
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <libunwind.h>
+#include <link.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "modules.h"
 #include "report.h"
+#include "scan.h"
 #include "suppress.h"
 #include "symbolize.h"
 #include "writer.h"
@@ -23,6 +33,10 @@ struct group {
 
 struct report {
     struct snapshot snap;
+    struct leak_graph graph;
+    struct scan_stats stats;
+    double scan_seconds;
+    bool scan_ok;
     struct group *g;
     size_t ng, capg;
     uint64_t bytes[NKINDS], blocks[NKINDS];
@@ -35,32 +49,52 @@ struct report {
 
 static ms_lock report_lock = MS_LOCK_INIT;   /* one report at a time */
 
-/* ---- snapshot -------------------------------------------------------------------------- */
+/* The program's stderr as it was at start-up.  Programs close stderr in their own exit
+ * handlers (coreutils do), and another file may then take descriptor 2: the report goes
+ * to a copy of the original, and never into a file that is not that stderr. */
+static struct {
+    int fd;                    /* close-on-exec duplicate, -1 if none */
+    dev_t dev;
+    ino_t ino;
+    bool known;
+} err_out = { .fd = -1 };
 
-static void add_block(const struct block *b, void *arg)
+void report_init(void)
 {
-    struct snapshot *s = arg;
-    if (b->site == SITE_INTERNAL)
+    struct stat st;
+    if (fstat(2, &st) != 0)
         return;
-    if (s->n == s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : 4096;
-        struct snap_block *nb = pages_alloc(ncap * sizeof *nb);
-        if (!nb)
-            return;
-        if (s->b) {
-            memcpy(nb, s->b, s->n * sizeof *nb);
-            pages_free(s->b, s->cap * sizeof *nb);
-        }
-        s->b = nb;
-        s->cap = ncap;
-    }
-    struct snap_block *d = &s->b[s->n++];
-    d->addr = b->addr;
-    d->size = block_size(b);
-    d->site = b->site;
-    d->kind = KIND_DEFINITE;
-    d->mark = 0;
+    err_out.dev = st.st_dev;
+    err_out.ino = st.st_ino;
+    err_out.known = true;
+    struct rlimit rl;
+    int want = 900;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)want >= rl.rlim_cur)
+        want = rl.rlim_cur > 16 ? (int)rl.rlim_cur - 8 : -1;
+    if (want > 2)
+        err_out.fd = fcntl(2, F_DUPFD_CLOEXEC, want);
 }
+
+static bool same_file(int fd)
+{
+    struct stat st;
+    return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == err_out.dev && st.st_ino == err_out.ino;
+}
+
+static int stderr_fd(void)
+{
+    if (!err_out.known)
+        return 2;
+    if (same_file(err_out.fd))
+        return err_out.fd;
+    if (same_file(2))
+        return 2;
+    return -1;
+}
+
+
+/* ---- snapshot -------------------------------------------------------------------------- */
 
 static void snapshot_free(struct snapshot *s)
 {
@@ -189,11 +223,6 @@ static int suppression_for(struct report *r, uint32_t stack_id)
     return supp_match(r->supp, fr, n);
 }
 
-/* Definite leaks whose stack matches a suppression are suppressed, and with them the
- * blocks that hang only from suppressed ones (leaks_classify marks those). */
-void leaks_apply_suppressions(struct snapshot *s, bool (*suppressed)(uint32_t site, void *),
-                              void *arg);
-
 struct supp_ctx { struct report *r; int *by_stack; uint32_t nstacks; };
 
 static bool site_suppressed(uint32_t site, void *arg)
@@ -224,11 +253,26 @@ static void tally(struct report *r)
     tracker_counters(&r->allocs, &r->frees, &r->peak);
 }
 
-static bool build(struct report *r)
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool build(struct report *r, const struct scan_entry *entry, pid_t exclude)
 {
     memset(r, 0, sizeof *r);
-    blocks_for_each(add_block, &r->snap);
-    leaks_classify(&r->snap);
+    double t0 = seconds();
+    r->scan_ok = scan_classify(&r->snap, &r->graph, entry, exclude, &r->stats);
+    r->scan_seconds = seconds() - t0;
+    if (!r->scan_ok)
+        ms_warn("out of memory while scanning for leaks; the report may list reachable "
+                "blocks as leaked");
+    if (r->stats.threads_unstopped)
+        ms_warn("%u thread(s) could not be stopped for the leak scan (the stop signal is "
+                "blocked?); blocks only they hold may be reported as leaked",
+                r->stats.threads_unstopped);
     r->sym = symbolizer_new();
     if (ms_opt.suppressions[0])
         r->supp = supp_load(ms_opt.suppressions);
@@ -238,7 +282,7 @@ static bool build(struct report *r)
         if (c.by_stack) {
             for (uint32_t i = 0; i < c.nstacks; i++)
                 c.by_stack[i] = -2;
-            leaks_apply_suppressions(&r->snap, site_suppressed, &c);
+            leaks_apply_suppressions(&r->snap, &r->graph, site_suppressed, &c);
             pages_free(c.by_stack, c.nstacks * sizeof *c.by_stack);
         }
     }
@@ -261,6 +305,8 @@ static bool build(struct report *r)
 static void release(struct report *r)
 {
     snapshot_free(&r->snap);
+    if (r->graph.edge)
+        pages_free(r->graph.edge, r->graph.capedge * sizeof *r->graph.edge);
     if (r->g)
         arena_free(r->g, r->capg * sizeof *r->g);
     symbolizer_free(r->sym);
@@ -276,21 +322,29 @@ static void text_stack(struct writer *w, struct report *r, uint32_t stack_id)
         w_str(w, "    <no stack recorded>\n");
         return;
     }
+    unsigned k = 0;
     for (uint32_t i = 0; i < st->pub.depth; i++) {
         const struct symbol *s = symbolize(r->sym, st->frames[i], st->modgen);
-        w_fmt(w, "    #%u 0x%lx", i, (unsigned long)s->addr);
-        if (s->function)
-            w_fmt(w, " in %s", s->function);
-        if (s->file)
-            w_fmt(w, " %s:%d", s->file, s->line);
-        if (s->has_module)
-            w_fmt(w, " (%s+0x%lx)", s->module ? s->module : "?", (unsigned long)s->offset);
-        w_str(w, "\n");
+        /* Functions inlined at the address come first, each a frame of its own, as
+         * LeakSanitizer shows them. */
+        for (unsigned j = 0; j <= s->ninline; j++) {
+            const char *fn = j < s->ninline ? s->inl[j].function : s->function;
+            const char *file = j < s->ninline ? s->inl[j].file : s->file;
+            int line = j < s->ninline ? s->inl[j].line : s->line;
+            w_fmt(w, "    #%u 0x%lx", k++, (unsigned long)s->addr);
+            if (fn)
+                w_fmt(w, " in %s", fn);
+            if (file && line)
+                w_fmt(w, " %s:%d", file, line);
+            if (s->has_module)
+                w_fmt(w, " (%s+0x%lx)", s->module ? s->module : "?", (unsigned long)s->offset);
+            w_str(w, "\n");
+        }
     }
 }
 
 static const char *const kind_title[NKINDS] = {
-    "Direct leak", "Indirect leak", "Still reachable", "Suppressed leak",
+    "Direct leak of", "Indirect leak of", "Still reachable:", "Suppressed leak of",
 };
 
 static void write_text(struct writer *w, struct report *r)
@@ -301,14 +355,18 @@ static void write_text(struct writer *w, struct report *r)
     if (leaked_blocks || reachable) {
         w_str(w, "\n=================================================================\n");
         w_fmt(w, "==%d==ERROR: mallocspy: detected memory leaks\n", (int)getpid());
-        for (size_t i = 0; i < r->ng; i++) {
-            const struct group *g = &r->g[i];
-            if (g->kind == KIND_SUPPRESSED || (g->kind == KIND_REACHABLE && !reachable))
-                continue;
-            w_fmt(w, "\n%s of %lu byte(s) in %lu object(s) allocated from:\n",
-                  kind_title[g->kind], (unsigned long)g->bytes, (unsigned long)g->blocks);
-            text_stack(w, r, g->stack);
-        }
+        /* Direct leaks first, then indirect ones, then what is still reachable (when
+         * asked), each largest first: the order LeakSanitizer uses. */
+        static const uint8_t order[] = { KIND_DEFINITE, KIND_INDIRECT, KIND_REACHABLE };
+        for (unsigned k = 0; k < ARRAY_SIZE(order); k++)
+            for (size_t i = 0; i < r->ng; i++) {
+                const struct group *g = &r->g[i];
+                if (g->kind != order[k] || (g->kind == KIND_REACHABLE && !reachable))
+                    continue;
+                w_fmt(w, "\n%s %lu byte(s) in %lu object(s) allocated from:\n",
+                      kind_title[g->kind], (unsigned long)g->bytes, (unsigned long)g->blocks);
+                text_stack(w, r, g->stack);
+            }
         if (r->supp && r->blocks[KIND_SUPPRESSED]) {
             w_str(w, "\n-----------------------------------------------------\n");
             w_str(w, "Suppressions used:\n  count      bytes template\n");
@@ -332,22 +390,31 @@ static void json_stack(struct writer *w, struct report *r, uint32_t stack_id)
 {
     const struct stack_rec *st = stack_by_id(stack_id);
     w_str(w, "[");
+    bool first = true;
     for (uint32_t i = 0; st && i < st->pub.depth; i++) {
         const struct symbol *s = symbolize(r->sym, st->frames[i], st->modgen);
-        w_fmt(w, "%s{\"address\":\"0x%lx\",\"function\":", i ? "," : "", (unsigned long)s->addr);
-        w_json_str(w, s->function);
-        w_str(w, ",\"module\":");
-        w_json_str(w, s->has_module ? s->module : NULL);
-        if (s->has_module)
-            w_fmt(w, ",\"offset\":\"0x%lx\"", (unsigned long)s->offset);
-        else
-            w_str(w, ",\"offset\":null");
-        w_str(w, ",\"file\":");
-        w_json_str(w, s->file);
-        if (s->line)
-            w_fmt(w, ",\"line\":%d}", s->line);
-        else
-            w_str(w, ",\"line\":null}");
+        for (unsigned j = 0; j <= s->ninline; j++) {
+            const char *fn = j < s->ninline ? s->inl[j].function : s->function;
+            const char *file = j < s->ninline ? s->inl[j].file : s->file;
+            int line = j < s->ninline ? s->inl[j].line : s->line;
+            w_fmt(w, "%s{\"address\":\"0x%lx\",\"function\":", first ? "" : ",",
+                  (unsigned long)s->addr);
+            first = false;
+            w_json_str(w, fn);
+            w_str(w, ",\"module\":");
+            w_json_str(w, s->has_module ? s->module : NULL);
+            if (s->has_module)
+                w_fmt(w, ",\"offset\":\"0x%lx\"", (unsigned long)s->offset);
+            else
+                w_str(w, ",\"offset\":null");
+            w_str(w, ",\"file\":");
+            w_json_str(w, file && line ? file : NULL);
+            if (file && line)
+                w_fmt(w, ",\"line\":%d", line);
+            else
+                w_str(w, ",\"line\":null");
+            w_str(w, j < s->ninline ? ",\"inlined\":true}" : ",\"inlined\":false}");
+        }
     }
     w_str(w, "]");
 }
@@ -391,10 +458,14 @@ static void write_json(struct writer *w, struct report *r)
         w_fmt(w, ",\"blocks\":%lu,\"bytes\":%lu}", (unsigned long)r->supp->s[k].hits,
               (unsigned long)r->supp->s[k].bytes);
     }
+    char secs[32];
+    ms_format(secs, sizeof secs, "%lu.%06lu", (unsigned long)r->scan_seconds,
+              (unsigned long)((r->scan_seconds - (double)(unsigned long)r->scan_seconds) * 1e6));
     w_fmt(w, "],\n\"mallocspy\":{\"own_bytes\":%lu,\"table_bytes\":%lu,\"stacks\":%u,"
-             "\"sites\":%u}}\n",
+             "\"sites\":%u,\"scan_seconds\":%s,\"threads_stopped\":%u,"
+             "\"threads_not_stopped\":%u}}\n",
           (unsigned long)arena_bytes(), (unsigned long)blocks_table_bytes(), stacks_count(),
-          sites_count());
+          sites_count(), secs, r->stats.threads_stopped, r->stats.threads_unstopped);
 }
 
 /* ---- output ------------------------------------------------------------------------------ */
@@ -422,7 +493,7 @@ static void write_file(const char *pattern, struct report *r, bool json)
                 strerror(w.err));
 }
 
-long report_run(bool at_exit, FILE *stream)
+long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
 {
     if (!ms_table_complete)
         return -1;
@@ -430,7 +501,7 @@ long report_run(bool at_exit, FILE *stream)
     ms_tls.guard = 1;
     ms_lock_acquire(&report_lock);
     struct report r;
-    build(&r);
+    build(&r, entry, report_signal_thread());
     long leaked = (long)(r.blocks[KIND_DEFINITE] + r.blocks[KIND_INDIRECT]);
     if (stream) {
         struct writer w;
@@ -439,11 +510,12 @@ long report_run(bool at_exit, FILE *stream)
         w_close(&w);
     } else {
         if (ms_opt.report != REPORT_QUIET) {
+            int fd;
             if (ms_opt.log_path[0]) {
                 write_file(ms_opt.log_path, &r, false);
-            } else {
+            } else if ((fd = stderr_fd()) >= 0) {
                 struct writer w;
-                w_open(&w, 2, NULL);
+                w_open(&w, fd, NULL);
                 write_text(&w, &r);
                 w_close(&w);
             }
@@ -463,18 +535,66 @@ long report_run(bool at_exit, FILE *stream)
     return leaked;
 }
 
+/* At exit the stack below exit()'s caller holds only libc's exit path, whose frames are
+ * full of stale words left there by the program's earlier calls (main's own frame among
+ * them, when main has returned): scanning them would keep leaked blocks "reachable".
+ * So the thread's roots start where exit() was called, with the registers its caller had
+ * then, recovered by unwinding through exit's own frames. */
+static bool exit_caller_entry(struct scan_entry *e)
+{
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    if (!dladdr1((void *)exit, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
+        !info.dli_saddr)
+        return false;
+    uintptr_t lo = (uintptr_t)info.dli_saddr, hi = lo + sym->st_size;
+    unw_context_t uc;
+    unw_cursor_t c;
+    if (unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0)
+        return false;
+    for (int i = 0; i < 32 && unw_step(&c) > 0; i++) {
+        unw_word_t ip;
+        unw_get_reg(&c, UNW_REG_IP, &ip);
+        if (ip - 1 < lo || ip - 1 >= hi)
+            continue;
+        if (unw_step(&c) <= 0)
+            return false;
+        static const int regs[] = { UNW_X86_64_RBX, UNW_X86_64_RBP, UNW_X86_64_R12,
+                                    UNW_X86_64_R13, UNW_X86_64_R14, UNW_X86_64_R15 };
+        unw_word_t v;
+        e->nregs = 0;
+        for (unsigned k = 0; k < ARRAY_SIZE(regs); k++)
+            if (unw_get_reg(&c, regs[k], &v) == 0)
+                e->regs[e->nregs++] = (uintptr_t)v;
+        unw_get_reg(&c, UNW_REG_SP, &v);
+        e->sp = (uintptr_t)v;
+        return true;
+    }
+    return false;
+}
+
 void report_at_exit(void *arg)
 {
     (void)arg;
-    report_run(true, NULL);
+    struct scan_entry e;
+    SCAN_ENTRY(&e);
+    unsigned guard = ms_tls.guard;
+    ms_tls.guard = 1;
+    struct scan_entry caller;
+    bool found = false;
+    ms_loader_call(found = exit_caller_entry(&caller));
+    ms_tls.guard = guard;
+    report_run(true, NULL, found ? &caller : &e);
 }
 
 MS_EXPORT int ms_report_leaks(FILE *out)
 {
+    struct scan_entry e;
+    SCAN_ENTRY(&e);
     if (!out)
         return MS_E_INVALIDARG;
     ms_ensure_init();
-    long n = report_run(false, out);
+    long n = report_run(false, out, &e);
     if (n < 0)
         return MS_E_NOT_REGISTERED;
     return n > INT32_MAX ? INT32_MAX : (int)n;

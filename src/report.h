@@ -23,14 +23,13 @@ struct snapshot {
     size_t n, cap;
 };
 
-/* Fills kind for each block: reachable from the roots, indirectly leaked (pointed to by
- * a leaked block), or definitely leaked.  `stopped` tells whether the other threads are
- * stopped (their stacks and registers are roots then). */
-void leaks_classify(struct snapshot *s);
-
+struct scan_entry;
 /* Takes a snapshot, classifies it and writes what the options ask for.  at_exit: the
- * process is exiting (the exit code option applies).  Returns the number of leaked
- * (definite plus indirect, not suppressed) blocks, or -1 when leak checking is off. */
-long report_run(bool at_exit, FILE *stream);
+ * process is exiting (the exit code option applies).  `entry`: where the calling thread's
+ * roots begin (NULL: it holds none, as mallocspy's own reporting thread).  Returns the
+ * number of leaked (definite plus indirect, not suppressed) blocks, or -1 when leak
+ * checking is off. */
+long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry);
+pid_t report_signal_thread(void);
 
 #endif

@@ -274,7 +274,8 @@ static const struct stack_rec *capture_slow(struct thread_state *ts, uintptr_t r
     uint32_t gen = sync_modules();
     unsigned depth = ms_opt.depth;
     void *buf[256 + SKIP_MAX];
-    int n = unw_backtrace(buf, (int)(depth + SKIP_MAX));
+    int n = 0;
+    ms_loader_call(n = unw_backtrace(buf, (int)(depth + SKIP_MAX)));
     int k = 0;
     while (k < n && (uintptr_t)buf[k] != ra0)
         k++;

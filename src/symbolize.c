@@ -3,6 +3,8 @@
  * always the module and the offset in it.  A module is opened from its path, so a library
  * dlclose'd before the report still gets its names. */
 #include <dlfcn.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +69,96 @@ static char *keep(const char *str)
     return p;
 }
 
+static char *demangled(struct symbolizer *s, const char *name)
+{
+    if (!name)
+        return NULL;
+    char *dem = NULL;
+    int status = -1;
+    if (s->demangle && name[0] == '_' && name[1] == 'Z')
+        dem = s->demangle(name, NULL, NULL, &status);
+    char *r = keep(dem && status == 0 ? dem : name);
+    free(dem);   /* __cxa_demangle used malloc: inside mallocspy, the real one */
+    return r;
+}
+
+/* The name a DWARF scope (a function or an inlined instance of one) goes by: the linkage
+ * name demangled when there is one (C++ qualifies it), else the plain name. */
+static char *scope_name(struct symbolizer *s, Dwarf_Die *die)
+{
+    Dwarf_Attribute attr;
+    const char *n = NULL;
+    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+        dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+        n = dwarf_formstring(&attr);
+    if (n)
+        return demangled(s, n);
+    if (dwarf_attr_integrate(die, DW_AT_name, &attr))
+        n = dwarf_formstring(&attr);
+    return keep(n);
+}
+
+/* Expands the functions inlined at `addr`: the innermost gets the address's own line,
+ * each outer one the line of the call it inlined, and the real function the line of the
+ * outermost inlined call. */
+static void inline_chain(struct symbolizer *s, Dwfl_Module *mod, uintptr_t addr,
+                         struct symbol *out)
+{
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
+    if (!cu)
+        return;
+    Dwarf_Die *scopes = NULL;
+    int n = dwarf_getscopes(cu, addr - bias, &scopes);
+    if (n <= 0)
+        return;
+    /* The inlined instances, innermost first, up to the real function; lexical blocks
+     * between them are only scopes of their own. */
+    int idx[64], ninl = 0, outer = -1;
+    for (int i = 0; i < n; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag == DW_TAG_inlined_subroutine && ninl < 64) {
+            idx[ninl++] = i;
+        } else if (tag == DW_TAG_subprogram) {
+            outer = i;
+            break;
+        }
+    }
+    if (ninl) {
+        struct inline_frame *f = arena_alloc((size_t)ninl * sizeof *f);
+        Dwarf_Files *files = NULL;
+        size_t nfiles = 0;
+        dwarf_getsrcfiles(cu, &files, &nfiles);
+        const char *file = out->file;
+        int line = out->line;
+        for (int k = 0; f && k < ninl; k++) {
+            Dwarf_Die *sc = &scopes[idx[k]];
+            f[k].function = scope_name(s, sc);
+            f[k].file = file;
+            f[k].line = line;
+            /* Where it was inlined: a place in the next function out. */
+            Dwarf_Attribute attr;
+            Dwarf_Word w;
+            file = NULL;
+            line = 0;
+            if (dwarf_attr(sc, DW_AT_call_file, &attr) && dwarf_formudata(&attr, &w) == 0 &&
+                files && w < nfiles)
+                file = keep(dwarf_filesrc(files, w, NULL, NULL));
+            if (dwarf_attr(sc, DW_AT_call_line, &attr) && dwarf_formudata(&attr, &w) == 0)
+                line = (int)w;
+        }
+        if (f) {
+            out->inl = f;
+            out->ninline = (unsigned)ninl;
+            out->file = file;
+            out->line = line;
+            if (outer >= 0 && !out->function)
+                out->function = scope_name(s, &scopes[outer]);
+        }
+    }
+    free(scopes);   /* libdw's malloc: inside mallocspy, the real one */
+}
+
 static Dwfl_Module *module_dwfl(struct symbolizer *s, const struct module *m)
 {
     for (uint32_t i = 0; i < s->nmods; i++)
@@ -112,14 +204,8 @@ static void resolve(struct symbolizer *s, uintptr_t addr, uint32_t gen, struct s
     GElf_Off off;
     GElf_Sym sym;
     const char *name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
-    if (name) {
-        char *dem = NULL;
-        int status = -1;
-        if (s->demangle && name[0] == '_' && name[1] == 'Z')
-            dem = s->demangle(name, NULL, NULL, &status);
-        out->function = keep(dem && status == 0 ? dem : name);
-        free(dem);   /* __cxa_demangle used malloc: inside mallocspy, the real one */
-    }
+    if (name)
+        out->function = demangled(s, name);
     Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
     if (line) {
         int lineno = 0;
@@ -129,6 +215,7 @@ static void resolve(struct symbolizer *s, uintptr_t addr, uint32_t gen, struct s
             out->line = lineno;
         }
     }
+    inline_chain(s, mod, addr, out);
 }
 
 /* `addr` is a return address; the call that made the frame is just before it. */

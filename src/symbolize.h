@@ -5,11 +5,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A function inlined at the address, with the place in it the address is at. */
+struct inline_frame {
+    const char *function;
+    const char *file;
+    int line;
+};
+
 struct symbol {
     uintptr_t addr;            /* the call instruction: return address minus one */
-    const char *function;      /* demangled; NULL when unknown */
-    const char *file;          /* NULL when unknown */
-    int line;                  /* 0 when unknown */
+    const char *function;      /* the real (outermost) function, demangled; NULL: unknown */
+    const char *file;          /* where in it: the call to the first inlined function, or */
+    int line;                  /* the address itself; NULL / 0 when unknown */
+    unsigned ninline;          /* functions inlined at this address, innermost first: */
+    const struct inline_frame *inl;   /* shown before the real function */
     const char *module;        /* path; NULL when no module contains the address */
     uintptr_t offset;          /* addr minus the module's load bias */
     uint32_t module_id;

@@ -1,0 +1,681 @@
+/* Leak classification by a conservative scan of memory, as LeakSanitizer and Valgrind do
+ * it, from a preloaded library.
+ *
+ * With the other threads stopped, every aligned word of the roots is taken for a pointer:
+ * the writable segments of every loaded module, each thread's stack from its stack
+ * pointer up (the red zone included), its registers and its static TLS, and the blocks
+ * the dynamic loader allocated (dynamic TLS, dlopen's bookkeeping).  A block that a root
+ * points to (at its start or inside it) is reachable, and so is every block a reachable
+ * block points to.  Of the rest, a block pointed to by a leaked block is an indirect
+ * leak; the others are definite.  In a cycle that nothing points to, one block (the
+ * first met) stays definite so that the cycle shows.  mallocspy's own memory (its module,
+ * its TLS, its arenas) is never a root, and its tables, which hold every pointer, are
+ * never scanned.
+ *
+ * Memory is read only where /proc/self/maps says it is readable; file-backed mappings (a
+ * module's data, whose file may have been truncated under it) are read with
+ * process_vm_readv, which fails instead of faulting. */
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "report.h"
+#include "scan.h"
+#include "stop.h"
+#include "modules.h"
+
+enum { M_NONE = 0, M_REACHABLE, M_INDIRECT, M_LEADER };
+
+struct mapping {
+    uintptr_t lo, hi;
+    bool readable, file;
+};
+
+struct scanner {
+    struct snapshot *snap;
+    uintptr_t *addr;           /* sorted block starts, parallel to snap->b */
+    uintptr_t lo, hi;          /* first start, last end */
+    uint32_t *work;            /* worklist of block indexes */
+    size_t nwork, capwork;
+    struct mapping *maps;
+    size_t nmaps, capmaps;
+    char *buf;                 /* for process_vm_readv */
+    bool vm_readv;
+    int phase;                 /* 0: reachability; 1: leaks from `leader` */
+    uint32_t leader;
+    struct leak_graph *graph;
+    uint32_t cur;              /* block being scanned in phase 1 (edge source) */
+    uintptr_t self_lo, self_hi; /* mallocspy's own module */
+    uintptr_t ldso_lo, ldso_hi; /* the dynamic loader's text */
+    uintptr_t excl_lo, excl_hi; /* mallocspy's TLS in the thread being scanned */
+    uintptr_t alloc_lo, alloc_hi; /* the real allocator's module, when it is glibc's */
+    bool in_allocator_data;    /* scanning the real allocator's own globals */
+    bool oom;
+};
+
+#define VMBUF (256 * 1024)
+
+/* ---- growable arrays in fresh pages (no lock may be taken during the stop) ------------- */
+
+static bool grow(void **p, size_t *cap, size_t elem, size_t need)
+{
+    if (need <= *cap)
+        return true;
+    size_t ncap = *cap ? *cap : 1024;
+    while (ncap < need)
+        ncap *= 2;
+    void *n = pages_alloc(ncap * elem);
+    if (!n)
+        return false;
+    if (*p) {
+        memcpy(n, *p, *cap * elem);
+        pages_free(*p, *cap * elem);
+    }
+    *p = n;
+    *cap = ncap;
+    return true;
+}
+
+/* ---- /proc/self/maps ---------------------------------------------------------------- */
+
+static uintptr_t hex(const char **s)
+{
+    uintptr_t v = 0;
+    for (;;) {
+        char c = **s;
+        unsigned d;
+        if (c >= '0' && c <= '9') d = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') d = (unsigned)(c - 'a' + 10);
+        else break;
+        v = v * 16 + d;
+        (*s)++;
+    }
+    return v;
+}
+
+static bool read_maps(struct scanner *s)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    size_t cap = 256 * 1024, len = 0;
+    char *text = pages_alloc(cap);
+    while (text) {
+        if (len + 4096 > cap) {
+            char *n = pages_alloc(cap * 2);
+            if (n)
+                memcpy(n, text, len);
+            pages_free(text, cap);
+            text = n;
+            cap *= 2;
+            continue;
+        }
+        ssize_t r = read(fd, text + len, cap - len - 1);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    if (!text)
+        return false;
+    text[len] = 0;
+    s->nmaps = 0;
+    for (const char *p = text; *p;) {
+        const char *line = p;
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : p + strlen(p);
+        struct mapping m;
+        m.lo = hex(&line);
+        if (*line++ != '-')
+            continue;
+        m.hi = hex(&line);
+        line++;
+        m.readable = line[0] == 'r';
+        /* offset, device, inode: the inode tells a file mapping from an anonymous one */
+        while (*line && *line != ' ') line++;
+        for (int f = 0; f < 3 && *line; f++) {
+            while (*line == ' ') line++;
+            if (f == 2) {
+                m.file = !(line[0] == '0' && (line[1] == ' ' || line[1] == '\n'));
+                break;
+            }
+            while (*line && *line != ' ') line++;
+        }
+        if (!grow((void **)&s->maps, &s->capmaps, sizeof m, s->nmaps + 1))
+            break;
+        s->maps[s->nmaps++] = m;
+    }
+    pages_free(text, cap);
+    return true;
+}
+
+static const struct mapping *mapping_at(const struct scanner *s, uintptr_t a)
+{
+    size_t lo = 0, hi = s->nmaps;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (a < s->maps[mid].lo)
+            hi = mid;
+        else if (a >= s->maps[mid].hi)
+            lo = mid + 1;
+        else
+            return &s->maps[mid];
+    }
+    return NULL;
+}
+
+/* ---- finding blocks ------------------------------------------------------------------- */
+
+static inline long find_block(const struct scanner *s, uintptr_t v)
+{
+    if (v < s->lo || v >= s->hi)
+        return -1;
+    size_t lo = 0, hi = s->snap->n;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (s->addr[mid] <= v)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const struct snap_block *b = &s->snap->b[lo];
+    if (v < b->addr)
+        return -1;
+    /* Inside the bytes asked for; a zero-sized block only at its address. */
+    if (v - b->addr < b->size || v == b->addr)
+        return (long)lo;
+    return -1;
+}
+
+static void push(struct scanner *s, uint32_t i)
+{
+    if (!grow((void **)&s->work, &s->capwork, sizeof *s->work, s->nwork + 1)) {
+        s->oom = true;
+        return;
+    }
+    s->work[s->nwork++] = i;
+}
+
+static void note_edge(struct scanner *s, uint32_t to)
+{
+    struct leak_graph *g = s->graph;
+    if (!g || s->oom)
+        return;
+    if (!grow((void **)&g->edge, &g->capedge, sizeof *g->edge, g->nedge + 1)) {
+        s->oom = true;
+        return;
+    }
+    g->edge[g->nedge].from = s->cur;
+    g->edge[g->nedge].to = to;
+    g->nedge++;
+}
+
+/* glibc's main_arena, in libc's data, names chunks by their header: the top chunk, the
+ * bins, the last remainder.  The header of the chunk after block B lies at
+ * B + usable(B) - 8, which can be inside B's last bytes; such a word in libc's data is
+ * the allocator's bookkeeping, not a pointer to B.  (The program's own pointers are
+ * never in libc's data segment.) */
+static bool allocator_bookkeeping(const struct scanner *s, const struct snap_block *b,
+                                  uintptr_t v)
+{
+    if (!s->in_allocator_data || v == b->addr || !ms_real.malloc_usable_size)
+        return false;
+    const struct site *st = site_by_id(b->site);
+    if (!st || st->key.delta)
+        return false;   /* a spy's header: b->addr is not the allocator's pointer */
+    return v == b->addr + ms_real.malloc_usable_size((void *)b->addr) - 8;
+}
+
+static inline void found(struct scanner *s, uint32_t i, uintptr_t v)
+{
+    struct snap_block *b = &s->snap->b[i];
+    if (unlikely(s->in_allocator_data) && allocator_bookkeeping(s, b, v))
+        return;
+    if (s->phase == 0) {
+        if (b->mark == M_NONE) {
+            b->mark = M_REACHABLE;
+            push(s, i);
+        }
+        return;
+    }
+    if (b->mark == M_REACHABLE)
+        return;
+    if (i != s->cur)
+        note_edge(s, i);
+    if (b->mark == M_NONE) {
+        b->mark = M_INDIRECT;
+        push(s, i);
+    } else if (b->mark == M_LEADER && i != s->leader) {
+        /* A definite leak found to be pointed to by another leak: it hangs from that one
+         * (its own followers were marked when it was a leader). */
+        b->mark = M_INDIRECT;
+    }
+}
+
+/* Reading any word of a stack or a block is the point here: under AddressSanitizer (the
+ * tests build the core with it) the reads of redzones must not count as errors. */
+__attribute__((no_sanitize("address")))
+static void scan_words(struct scanner *s, uintptr_t base, const unsigned char *p, size_t n)
+{
+    /* Only aligned words: `base` is where `p` really lives (they differ for copies). */
+    size_t skip = (8 - (base & 7)) & 7;
+    if (skip >= n)
+        return;
+    p += skip;
+    base += skip;
+    n -= skip;
+    const uintptr_t *w = (const uintptr_t *)p;
+    size_t nw = n / 8;
+    for (size_t k = 0; k < nw; k++) {
+        uintptr_t v = w[k];
+        if (v < s->lo || v >= s->hi)
+            continue;
+        uintptr_t where = base + k * 8;
+        if (where >= s->excl_lo && where < s->excl_hi)
+            continue;
+        long i = find_block(s, v);
+        if (i >= 0)
+            found(s, (uint32_t)i, v);
+    }
+}
+
+/* Reads [lo, hi) where it is mapped readable; never faults. */
+static void scan_range(struct scanner *s, uintptr_t lo, uintptr_t hi)
+{
+    while (lo < hi) {
+        const struct mapping *m = mapping_at(s, lo);
+        if (!m) {
+            /* Unmapped here: go on at the next mapping, if any is inside the range. */
+            uintptr_t next = hi;
+            for (size_t i = 0; i < s->nmaps; i++)
+                if (s->maps[i].lo > lo && s->maps[i].lo < next) {
+                    next = s->maps[i].lo;
+                    break;
+                }
+            lo = next;
+            continue;
+        }
+        uintptr_t end = m->hi < hi ? m->hi : hi;
+        if (!m->readable) {
+            lo = end;
+            continue;
+        }
+        if (!m->file) {
+            scan_words(s, lo, (const unsigned char *)lo, end - lo);
+        } else if (s->vm_readv && s->buf) {
+            for (uintptr_t a = lo; a < end;) {
+                size_t n = end - a < VMBUF ? end - a : VMBUF;
+                struct iovec local = { s->buf, n }, remote = { (void *)a, n };
+                ssize_t got = syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0);
+                if (got <= 0)
+                    break;    /* gone or shrunk under us: skip the rest */
+                scan_words(s, a, (const unsigned char *)s->buf, (size_t)got);
+                a += (size_t)got;
+            }
+        }
+        /* else: a file mapping we cannot read safely is skipped. */
+        lo = end;
+    }
+}
+
+static void drain(struct scanner *s)
+{
+    while (s->nwork && !s->oom) {
+        uint32_t i = s->work[--s->nwork];
+        const struct snap_block *b = &s->snap->b[i];
+        s->cur = i;
+        if (b->size >= 8)
+            scan_range(s, b->addr, b->addr + b->size);
+    }
+}
+
+/* ---- roots ---------------------------------------------------------------------------- */
+
+static int module_roots(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct scanner *s = arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (lo >= s->self_lo && hi <= s->self_hi)
+            continue;    /* mallocspy's own data is never a root */
+        s->in_allocator_data = lo >= s->alloc_lo && hi <= s->alloc_hi;
+        scan_range(s, lo, hi);
+        s->in_allocator_data = false;
+    }
+    return 0;
+}
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct scanner *s = arg;
+    uintptr_t me = (uintptr_t)&ms_opt;
+    uintptr_t ldso = (uintptr_t)getauxval(AT_BASE);
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr, b = a + ph->p_memsz;
+        if (a < lo) lo = a;
+        if (b > hi) hi = b;
+    }
+    if (me >= lo && me < hi) {
+        s->self_lo = lo;
+        s->self_hi = hi;
+    }
+    if (ldso && info->dlpi_addr == ldso) {
+        s->ldso_lo = lo;
+        s->ldso_hi = hi;
+    }
+    uintptr_t real = (uintptr_t)ms_real.malloc;
+    if (real >= lo && real < hi && ms_real_is_glibc) {
+        s->alloc_lo = lo;
+        s->alloc_hi = hi;
+    }
+    return 0;
+}
+
+static size_t static_tls_size(void)
+{
+    static size_t size;
+    if (!size) {
+        void (*f)(size_t *, size_t *) =
+            (void (*)(size_t *, size_t *))dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
+        size_t sz = 0, al = 0;
+        if (f)
+            f(&sz, &al);
+        size = sz ? sz : 64 * 1024;
+    }
+    return size;
+}
+
+#define TCB_SPAN 0x1000          /* struct pthread lies above the thread pointer */
+#define RED_ZONE 128
+
+/* One thread's stack from sp up, its static TLS, and its registers.  A thread stopped by
+ * the signal may have been in a leaf function that keeps live data in the red zone below
+ * its stack pointer; one that called into mallocspy has none there. */
+static void thread_roots(struct scanner *s, uintptr_t sp, uintptr_t tp, const uintptr_t *regs,
+                         unsigned nregs, bool red_zone)
+{
+    uintptr_t tls_off = (uintptr_t)&ms_tls - (uintptr_t)__builtin_thread_pointer();
+    s->excl_lo = tp + tls_off;
+    s->excl_hi = s->excl_lo + sizeof ms_tls;
+    const struct mapping *m = mapping_at(s, sp);
+    uintptr_t top = m ? m->hi : sp;
+    uintptr_t lo = red_zone && sp > RED_ZONE ? sp - RED_ZONE : sp;
+    if (m && lo < m->lo)
+        lo = m->lo;
+    scan_range(s, lo, top);
+    uintptr_t tls_lo = tp - static_tls_size(), tls_hi = tp + TCB_SPAN;
+    if (!(tls_lo >= lo && tls_hi <= top))
+        scan_range(s, tls_lo, tls_hi);
+    s->excl_lo = s->excl_hi = 0;
+    if (nregs)
+        scan_words(s, 0, (const unsigned char *)regs, nregs * sizeof *regs);
+}
+
+/* ---- sorting ------------------------------------------------------------------------------ */
+
+/* LSD radix sort by address, 16 bits at a time: blocks are at least 8-byte aligned and
+ * below 2^48. */
+static bool sort_blocks(struct snapshot *snap)
+{
+    size_t n = snap->n;
+    if (n < 2)
+        return true;
+    struct snap_block *tmp = pages_alloc(n * sizeof *tmp);
+    uint32_t *count = pages_alloc(65536 * sizeof *count);
+    if (!tmp || !count) {
+        pages_free(tmp, n * sizeof *tmp);
+        pages_free(count, 65536 * sizeof *count);
+        return false;
+    }
+    struct snap_block *src = snap->b, *dst = tmp;
+    for (unsigned shift = 3; shift < 51; shift += 16) {
+        memset(count, 0, 65536 * sizeof *count);
+        for (size_t i = 0; i < n; i++)
+            count[(src[i].addr >> shift) & 0xffff]++;
+        uint32_t sum = 0;
+        for (unsigned d = 0; d < 65536; d++) {
+            uint32_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[(src[i].addr >> shift) & 0xffff]++] = src[i];
+        struct snap_block *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != snap->b)
+        memcpy(snap->b, src, n * sizeof *src);
+    pages_free(tmp, n * sizeof *tmp);
+    pages_free(count, 65536 * sizeof *count);
+    return true;
+}
+
+/* ---- the whole scan ------------------------------------------------------------------ */
+
+static void add_block(const struct block *b, void *arg)
+{
+    struct snapshot *s = arg;
+    if (b->site == SITE_INTERNAL)
+        return;
+    if (!grow((void **)&s->b, &s->cap, sizeof *s->b, s->n + 1))
+        return;
+    struct snap_block *d = &s->b[s->n++];
+    memset(d, 0, sizeof *d);
+    d->addr = b->addr;
+    d->size = b->size == BLOCK_BIG_SIZE ? block_size(b) : b->size;
+    d->site = b->site;
+}
+
+static bool from_loader(const struct scanner *s, uint32_t site)
+{
+    const struct site *st = site_by_id(site);
+    const struct stack_rec *stk = st && st->key.stack ? stack_by_id(st->key.stack) : NULL;
+    return stk && stk->pub.depth && stk->frames[0] > s->ldso_lo && stk->frames[0] <= s->ldso_hi;
+}
+
+struct scan_job {
+    struct snapshot *snap;
+    struct leak_graph *graph;
+    const struct scan_entry *entry;
+    struct scan_stats *stats;
+    pid_t exclude;
+    bool ok;
+};
+
+static void classify_stopped(struct scan_job *job)
+{
+    struct scanner s;
+    memset(&s, 0, sizeof s);
+    s.snap = job->snap;
+    s.graph = job->graph;
+    struct stopped_thread *threads = NULL;
+    size_t nthreads = 0;
+    world_stop(job->exclude, &threads, &nthreads);
+
+    /* The table cannot change now: no thread is inside its critical section. */
+    blocks_for_each_unlocked(add_block, s.snap);
+    struct snapshot *snap = s.snap;
+    dl_iterate_phdr(find_self, &s);
+    if (!read_maps(&s) || !sort_blocks(snap))
+        goto out;
+    s.addr = pages_alloc((snap->n ? snap->n : 1) * sizeof *s.addr);
+    s.buf = pages_alloc(VMBUF);
+    s.vm_readv = true;
+    if (!s.addr)
+        goto out;
+    for (size_t i = 0; i < snap->n; i++)
+        s.addr[i] = snap->b[i].addr;
+    if (snap->n) {
+        s.lo = snap->b[0].addr;
+        for (size_t i = 0; i < snap->n; i++) {
+            uintptr_t e = snap->b[i].addr + (snap->b[i].size ? snap->b[i].size : 1);
+            if (e > s.hi)
+                s.hi = e;
+        }
+    }
+    /* Can we read our own memory without faulting?  (seccomp may forbid it) */
+    {
+        char probe[8];
+        uintptr_t here = (uintptr_t)&probe;
+        struct iovec l = { s.buf, 8 }, r = { (void *)here, 8 };
+        if (!s.buf || syscall(SYS_process_vm_readv, getpid(), &l, 1, &r, 1, 0) != 8)
+            s.vm_readv = false;
+    }
+
+    /* Roots. */
+    s.phase = 0;
+    dl_iterate_phdr(module_roots, &s);
+    drain(&s);
+    for (size_t i = 0; i < nthreads; i++) {
+        struct stopped_thread *t = &threads[i];
+        if (atomic_load(&t->state) == THREAD_PARKED)
+            thread_roots(&s, t->sp, t->tp, t->regs, t->nregs, t->nregs != 0);
+        else if (atomic_load(&t->state) == THREAD_UNSTOPPED)
+            job->stats->threads_unstopped++;
+        drain(&s);
+    }
+    if (job->entry)
+        thread_roots(&s, job->entry->sp, (uintptr_t)__builtin_thread_pointer(),
+                     job->entry->regs, job->entry->nregs, false);
+    drain(&s);
+    for (size_t i = 0; i < snap->n; i++)
+        if (snap->b[i].mark == M_NONE && from_loader(&s, snap->b[i].site)) {
+            snap->b[i].mark = M_REACHABLE;
+            push(&s, (uint32_t)i);
+        }
+    drain(&s);
+
+    /* Leaks: each block no root reaches leads the blocks it reaches (which are thus
+     * indirect), unless a later leader reaches it in turn. */
+    s.phase = 1;
+    for (size_t i = 0; i < snap->n && !s.oom; i++) {
+        if (snap->b[i].mark != M_NONE)
+            continue;
+        snap->b[i].mark = M_LEADER;
+        s.leader = (uint32_t)i;
+        push(&s, (uint32_t)i);
+        drain(&s);
+    }
+    job->ok = !s.oom;
+    for (size_t i = 0; i < snap->n; i++) {
+        struct snap_block *b = &snap->b[i];
+        b->kind = b->mark == M_REACHABLE ? KIND_REACHABLE
+                : b->mark == M_INDIRECT  ? KIND_INDIRECT
+                                          : KIND_DEFINITE;
+        b->mark = 0;
+    }
+out:
+    world_resume();
+    job->stats->threads_stopped = 0;
+    for (size_t i = 0; i < nthreads; i++)
+        if (atomic_load(&threads[i].state) != THREAD_GONE &&
+            atomic_load(&threads[i].state) != THREAD_UNSTOPPED)
+            job->stats->threads_stopped++;
+    if (s.addr)
+        pages_free(s.addr, (snap->n ? snap->n : 1) * sizeof *s.addr);
+    if (s.buf)
+        pages_free(s.buf, VMBUF);
+    if (s.maps)
+        pages_free(s.maps, s.capmaps * sizeof *s.maps);
+    if (s.work)
+        pages_free(s.work, s.capwork * sizeof *s.work);
+}
+
+/* Run with the loader's lock held (from inside dl_iterate_phdr): no thread can be
+ * stopped half-way through dlopen or dlclose, and the module list cannot change under the
+ * scan.  The lock is recursive, so the scan may walk the modules again. */
+static int locked_scan(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)info;
+    (void)size;
+    classify_stopped(arg);
+    return 1;
+}
+
+bool scan_classify(struct snapshot *snap, struct leak_graph *graph, const struct scan_entry *entry,
+                   pid_t exclude, struct scan_stats *stats)
+{
+    struct scan_job job = { snap, graph, entry, stats, exclude, false };
+    memset(stats, 0, sizeof *stats);
+    ms_loader_call(dl_iterate_phdr(locked_scan, &job));
+    return job.ok;
+}
+
+/* Suppressed: the definite leaks whose stack matches a suppression, and the indirect
+ * leaks that hang only from suppressed ones.  Walks the leak graph recorded by the scan,
+ * without reading the program's memory again (it runs on). */
+void leaks_apply_suppressions(struct snapshot *snap, const struct leak_graph *g,
+                              bool (*suppressed)(uint32_t site, void *), void *arg)
+{
+    size_t n = snap->n;
+    for (size_t i = 0; i < n; i++)
+        if (snap->b[i].kind == KIND_DEFINITE && suppressed(snap->b[i].site, arg))
+            snap->b[i].kind = KIND_SUPPRESSED;
+    /* Edges grouped by source: the scan records them block by block. */
+    uint32_t *first = pages_alloc((n + 1) * sizeof *first);
+    uint32_t *stack = pages_alloc((n ? n : 1) * sizeof *stack);
+    if (!first || !stack) {
+        pages_free(first, (n + 1) * sizeof *first);
+        pages_free(stack, (n ? n : 1) * sizeof *stack);
+        return;
+    }
+    /* A counting sort of the edges by source into `order`. */
+    uint32_t *order = g->nedge ? pages_alloc(g->nedge * sizeof *order) : NULL;
+    memset(first, 0, (n + 1) * sizeof *first);
+    for (size_t e = 0; e < g->nedge; e++)
+        first[g->edge[e].from + 1]++;
+    for (size_t i = 0; i < n; i++)
+        first[i + 1] += first[i];
+    if (order) {
+        uint32_t *fill = pages_alloc((n + 1) * sizeof *fill);
+        if (fill) {
+            memcpy(fill, first, (n + 1) * sizeof *fill);
+            for (size_t e = 0; e < g->nedge; e++)
+                order[fill[g->edge[e].from]++] = g->edge[e].to;
+            pages_free(fill, (n + 1) * sizeof *fill);
+        }
+    }
+    /* Indirect blocks reached from a definite leak that stays are kept as leaks. */
+    for (size_t i = 0; i < n; i++)
+        snap->b[i].mark = 0;
+    size_t sp = 0;
+    for (size_t i = 0; i < n; i++)
+        if (snap->b[i].kind == KIND_DEFINITE)
+            stack[sp++] = (uint32_t)i;
+    while (sp) {
+        uint32_t i = stack[--sp];
+        for (uint32_t e = first[i]; order && e < first[i + 1]; e++) {
+            uint32_t j = order[e];
+            if (snap->b[j].kind == KIND_INDIRECT && !snap->b[j].mark) {
+                snap->b[j].mark = 1;
+                stack[sp++] = j;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (snap->b[i].kind == KIND_INDIRECT && !snap->b[i].mark)
+            snap->b[i].kind = KIND_SUPPRESSED;
+        snap->b[i].mark = 0;
+    }
+    pages_free(first, (n + 1) * sizeof *first);
+    pages_free(stack, (n ? n : 1) * sizeof *stack);
+    if (order)
+        pages_free(order, g->nedge * sizeof *order);
+}
