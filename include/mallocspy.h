@@ -60,6 +60,15 @@ const char *ms_version(void);
                                        E_ACCESSDENIED here) */
 #define MS_E_OUTOFMEMORY       (-5) /* mallocspy could not get the memory (or, for a spy, the slot:
                                        MS_MAX_SPIES at once) it needed (E_OUTOFMEMORY) */
+/* Buffer pools (IMemAllocator), below. */
+#define MS_E_NOT_COMMITTED     (-10) /* the pool is not committed, or was decommitted while the
+                                        caller waited (VFW_E_NOT_COMMITTED) */
+#define MS_E_TIMEOUT           (-11) /* no buffer free and MS_POOL_NOWAIT given (VFW_E_TIMEOUT) */
+#define MS_E_BUFFERS_OUTSTANDING (-12) /* buffers are still held (VFW_E_BUFFERS_OUTSTANDING) */
+#define MS_E_ALREADY_COMMITTED (-13) /* properties cannot change while committed
+                                        (VFW_E_ALREADY_COMMITTED) */
+#define MS_E_BADALIGN          (-14) /* alignment zero or not a power of two (VFW_E_BADALIGN) */
+#define MS_E_SIZENOTSET        (-15) /* commit before any buffer size was set (VFW_E_SIZENOTSET) */
 
 /* ---------------------------------------------------------------------------------------
  * The task allocator (IMalloc, CoGetMalloc)
@@ -111,6 +120,97 @@ typedef struct ms_stack {
     uint32_t depth;           /* number of frames */
     const uintptr_t *frames;  /* depth return addresses, innermost first */
 } ms_stack;
+
+/* ---------------------------------------------------------------------------------------
+ * Debug allocations (IHostMalloc::DebugAlloc)
+ *
+ * The source location is kept with the block (through reallocations too) and shown in
+ * the reports next to its stack, so a leak is placed even in a stripped program.
+ * ------------------------------------------------------------------------------------- */
+
+void *ms_debug_alloc(ms_malloc *m, size_t size, const char *file, int line);
+#define MS_MALLOC(size) ms_debug_alloc(ms_get_malloc(), (size), __FILE__, __LINE__)
+#define MS_HEAP_ALLOC(heap, size) ms_debug_alloc((heap), (size), __FILE__, __LINE__)
+
+/* ---------------------------------------------------------------------------------------
+ * Private heaps (HeapCreate, HeapAlloc, HeapFree, HeapSize, HeapValidate, HeapWalk,
+ * HeapDestroy)
+ *
+ * A heap is an ms_malloc: ms_alloc, ms_realloc, ms_free, ms_get_size and ms_did_alloc take
+ * it.  Its blocks come from the same real allocator, pass the same spies, and are
+ * tracked and reported like any other, grouped by the heap's name.  A block freed or
+ * resized through another heap (or with free()) is reported and the call ignored.
+ * ------------------------------------------------------------------------------------- */
+
+#define MS_HEAP_NO_SERIALIZE 0x1u  /* the heap's calls are not serialized: the caller
+                                      guarantees one at a time (HEAP_NO_SERIALIZE); by
+                                      default a heap's calls take its own lock */
+#define MS_HEAP_REPORT_LEAKS 0x2u  /* ms_heap_destroy reports the blocks left in the heap */
+
+/* NULL if out of memory.  `name` is copied; NULL gives "heap". */
+ms_malloc *ms_heap_create(const char *name, unsigned flags);
+/* Frees every block still in the heap at once, then the heap. */
+void ms_heap_destroy(ms_malloc *heap);
+/* p NULL: checks the whole heap's bookkeeping.  Otherwise: whether p is a live block of
+ * this heap (false for a foreign, interior or freed pointer). */
+bool ms_heap_validate(ms_malloc *heap, const void *p);
+
+typedef struct ms_block_info {
+    const void *address;       /* the block as the program sees it */
+    size_t size;               /* bytes asked for */
+    const ms_stack *stack;     /* where it was allocated, NULL if not recorded */
+    const char *heap;          /* the heap's name, NULL for the task allocator */
+    const char *file;          /* the debug location (ms_debug_alloc), NULL if none */
+    int line;
+} ms_block_info;
+
+/* Calls visit for each live block of `heap` (the task allocator walks the blocks of the
+ * malloc family) until visit returns non-zero, which ms_heap_walk then returns; MS_OK once
+ * all are visited.  The blocks are those live when the walk starts; visit may allocate and
+ * free, and may free the block it is given. */
+int ms_heap_walk(ms_malloc *heap, int (*visit)(const ms_block_info *block, void *arg),
+                 void *arg);
+
+/* ---------------------------------------------------------------------------------------
+ * Buffer pools (IMemAllocator, DirectShow)
+ *
+ * A pool of `count` equal buffers.  Properties are set, then the pool committed (the
+ * buffers are allocated), then buffers are taken and given back.  Decommitting wakes every
+ * thread waiting for a buffer with MS_E_NOT_COMMITTED; buffers still held stay valid, and
+ * the memory goes when the last one comes back.  Buffers held when the process exits are
+ * reported as leaks, with the stack of the ms_pool_get_buffer call that took them.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct ms_pool ms_pool;
+typedef struct ms_pool_properties {
+    long count;                /* number of buffers */
+    long size;                 /* bytes in each, not counting the prefix */
+    long align;                /* alignment of the start of each buffer's prefix */
+    long prefix;               /* bytes before the pointer ms_pool_get_buffer returns */
+} ms_pool_properties;
+
+#define MS_POOL_NOWAIT 0x1u        /* ms_pool_get_buffer fails at once when none is free */
+
+ms_pool *ms_pool_create(const char *name);    /* NULL if out of memory */
+/* Sets what is asked, with size rounded up so that size + prefix is a multiple of align,
+ * and returns what was set in *actual.  MS_E_BADALIGN, MS_E_ALREADY_COMMITTED,
+ * MS_E_BUFFERS_OUTSTANDING, MS_E_INVALIDARG (negative values, NULL). */
+int ms_pool_set_properties(ms_pool *pool, const ms_pool_properties *request,
+                           ms_pool_properties *actual);
+int ms_pool_get_properties(ms_pool *pool, ms_pool_properties *props);
+/* Allocates the buffers.  MS_OK also when already committed; MS_E_SIZENOTSET;
+ * MS_E_OUTOFMEMORY. */
+int ms_pool_commit(ms_pool *pool);
+/* Waits for a free buffer (or fails at once with MS_POOL_NOWAIT: MS_E_TIMEOUT);
+ * MS_E_NOT_COMMITTED when not committed or decommitted meanwhile.  *buffer points past
+ * the prefix. */
+int ms_pool_get_buffer(ms_pool *pool, void **buffer, unsigned flags);
+/* MS_E_INVALIDARG for a pointer that is not a buffer of this pool held by the caller. */
+int ms_pool_release_buffer(ms_pool *pool, void *buffer);
+/* MS_OK also when not committed. */
+int ms_pool_decommit(ms_pool *pool);
+/* Decommits and frees the pool; its memory goes when the last held buffer comes back. */
+void ms_pool_destroy(ms_pool *pool);
 
 /* ---------------------------------------------------------------------------------------
  * The spy (IMallocSpy, CoRegisterMallocSpy, CoRevokeMallocSpy)
@@ -229,6 +329,7 @@ typedef struct ms_call {
                                 it (a block allocated while some spy was registered), else 0 */
     const ms_stack *block_stack; /* where that block was allocated, if it was recorded */
     const ms_stack *stack;   /* this call's stack, when a registered spy asked for stacks */
+    ms_malloc *allocator;    /* the task allocator, or the private heap the call is made on */
 } ms_call;
 
 const ms_call *ms_spy_call(void);

@@ -5,6 +5,8 @@
 
 #include "internal.h"
 #include "modules.h"
+#include "errors.h"
+#include "heap.h"
 
 bool ms_table_complete;
 
@@ -39,28 +41,27 @@ static inline void end_operation(struct thread_state *ts)
         registry_after_operation();
 }
 
-static atomic_uint bad_reports;
-
-/* A pointer mallocspy never handed out: one line, and the call is ignored rather than
- * passed on to corrupt the real heap. */
+/* A pointer mallocspy never handed out: reported, and the call ignored rather than passed
+ * on to corrupt the real heap. */
 static void bad_pointer(const char *what, const void *p, void *fp)
 {
-    unsigned n = atomic_fetch_add(&bad_reports, 1);
-    if (n > 100)
-        return;
-    if (n == 100) {
-        ms_warn("further reports of bad pointers are suppressed");
-        return;
-    }
-    uintptr_t ra = fp ? ((const uintptr_t *)fp)[1] : 0;
-    modules_sync();
-    struct module m;
-    if (ra && module_loaded_at(ra - 1, &m))
-        ms_warn("%s(%p): not a block mallocspy handed out; the call is ignored "
-                "(called from %p, %s+0x%zx)", what, p, (void *)(ra - 1),
-                m.path ? m.path : "?", (size_t)(ra - 1 - m.base));
-    else
-        ms_warn("%s(%p): not a block mallocspy handed out; the call is ignored", what, p);
+    struct ms_error e = { .kind = ERR_INVALID_FREE, .address = (uintptr_t)p, .call = what };
+    e.here = stack_capture(fp);
+    error_report(&e);
+}
+
+/* A block freed, resized or queried through another heap than the one it belongs to. */
+static void wrong_heap(const char *what, const void *p, size_t size, const struct site *site,
+                       uint32_t heap, void *fp)
+{
+    char detail[512];
+    ms_format(detail, sizeof detail, "the block belongs to %s, the call was made on %s; "
+              "it is ignored", heap_describe(site ? site->key.heap : 0),
+              heap_describe(heap));
+    struct ms_error e = { .kind = ERR_WRONG_HEAP, .address = (uintptr_t)p, .bytes = size,
+                          .call = what, .alloc = site ? site->stack : NULL, .detail = detail };
+    e.here = stack_capture(fp);
+    error_report(&e);
 }
 
 static bool insert_block(uintptr_t addr, size_t size, uint32_t site)
@@ -128,12 +129,17 @@ static void *guarded_realloc(void *p, size_t size)
 
 /* ---- allocation ---------------------------------------------------------------------- */
 
+/* The program asked: `heap` is 0 for the task allocator (malloc), `tag` a debug location
+ * (0: none).  With no spy registered, only heap and tagged blocks are recorded: a heap
+ * must be able to find its blocks, and a tag must reach the report. */
 static void *spied_alloc(struct thread_state *ts, const struct chain *ch, size_t size,
-                         size_t align, bool zero, ms_call_kind kind, void *fp)
+                         size_t align, bool zero, ms_call_kind kind, uint32_t heap,
+                         uint32_t tag, void *fp)
 {
-    int saved = errno;
-    ms_call call = { .kind = kind, .request = size, .alignment = align };
-    const struct stack_rec *stack = ch->want_stacks ? stack_capture(fp) : NULL;
+    int saved = *ts->errno_ptr;
+    ms_call call = { .kind = kind, .request = size, .alignment = align,
+                     .allocator = heap_handle(heap) };
+    const struct stack_rec *stack = ch && ch->want_stacks ? stack_capture(fp) : NULL;
     call.stack = stack ? &stack->pub : NULL;
     ms_tls.call = &call;
 
@@ -142,7 +148,7 @@ static void *spied_alloc(struct thread_state *ts, const struct chain *ch, size_t
     uint32_t called = 0;
     size_t cur = size;
     bool failed = false;
-    for (uint32_t i = 0; i < ch->n; i++) {
+    for (uint32_t i = 0; ch && i < ch->n; i++) {
         unsigned s = ch->slot[i];
         struct spy_slot *sl = &ms_slots[s];
         if (atomic_load_explicit(&sl->state, memory_order_relaxed) != SLOT_ACTIVE)
@@ -175,18 +181,21 @@ static void *spied_alloc(struct thread_state *ts, const struct chain *ch, size_t
     ms_tls.call = NULL;
     if (real && p) {
         struct site_key key = { .stack = stack ? stack->pub.id : 0, .mask = called,
-                                .kind = kind, .delta = (uint64_t)(cur - size) };
-        uint32_t site = site_get(ts, &key);
+                                .kind = kind, .heap = heap, .tag = tag,
+                                .delta = (uint64_t)(cur - size) };
+        uint32_t site = stack ? stack_site(ts, &key) : site_get(ts, &key);
         insert_block((uintptr_t)p, size, site);
-        registry_count(ts, called, 1);
-        errno = saved;
+        if (called)
+            registry_count(ts, called, 1);
+        *ts->errno_ptr = saved;
     } else if (!p) {
-        errno = ENOMEM;
+        *ts->errno_ptr = ENOMEM;
     }
     return p;
 }
 
-void *ms_core_alloc(size_t size, size_t align, bool zero, ms_call_kind kind, void *fp)
+void *ms_core_alloc_in(size_t size, size_t align, bool zero, ms_call_kind kind, uint32_t heap,
+                       uint32_t tag, void *fp)
 {
     if (align < MS_ALIGN_MIN)
         align = MS_ALIGN_MIN;
@@ -197,39 +206,58 @@ void *ms_core_alloc(size_t size, size_t align, bool zero, ms_call_kind kind, voi
     op_begin(ts);
     const struct chain *ch = registry_chain();
     void *p;
-    if (!ch)
+    if (!ch && !heap && !tag)
         p = real_alloc(size, align, zero);
     else
-        p = spied_alloc(ts, ch, size, align, zero, kind, fp);
+        p = spied_alloc(ts, ch, size, align, zero, kind, heap, tag, fp);
     end_operation(ts);
     return p;
 }
 
 /* ---- free ------------------------------------------------------------------------------ */
 
-static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
-                       ms_call_kind kind, void *fp)
+static const char *call_name(ms_call_kind kind)
 {
-    int saved = errno;
+    switch (kind) {
+    case MS_CALL_TASK_FREE: return "ms_free";
+    case MS_CALL_TASK_REALLOC: return "ms_realloc";
+    case MS_CALL_REALLOC: return "realloc";
+    case MS_CALL_USABLE_SIZE: return "malloc_usable_size";
+    case MS_CALL_GET_SIZE: return "ms_get_size";
+    default: return "free";
+    }
+}
+
+static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
+                       ms_call_kind kind, uint32_t heap, void *fp)
+{
+    int saved = *ts->errno_ptr;
     struct block b;
     size_t bsize = 0;
     bool found = blocks_take((uintptr_t)p, &b, &bsize);
     if (found && b.site == SITE_INTERNAL) {
         real_free(p);
-        errno = saved;
-        return;
-    }
-    if (!found && ms_table_complete) {
-        bad_pointer(kind == MS_CALL_TASK_FREE ? "ms_free" : "free", p, fp);
-        errno = saved;
+        *ts->errno_ptr = saved;
         return;
     }
     const struct site *site = found ? site_by_id(b.site) : NULL;
+    if (found && site && site->key.heap != heap) {
+        insert_block((uintptr_t)p, bsize, b.site);   /* untouched: it stays live */
+        wrong_heap(call_name(kind), p, bsize, site, heap, fp);
+        *ts->errno_ptr = saved;
+        return;
+    }
+    if (!found && (ms_table_complete || heap)) {
+        bad_pointer(call_name(kind), p, fp);
+        *ts->errno_ptr = saved;
+        return;
+    }
     uint32_t mask = site ? site->key.mask : 0;
-    const struct stack_rec *bstack = site && site->key.stack ? stack_by_id(site->key.stack) : NULL;
+    const struct stack_rec *bstack = site ? site->stack : NULL;
     ms_call call = { .kind = kind, .alignment = MS_ALIGN_MIN, .block = p, .block_size = bsize,
-                     .block_stack = bstack ? &bstack->pub : NULL };
-    if (ch->want_free_stacks) {
+                     .block_stack = bstack ? &bstack->pub : NULL,
+                     .allocator = heap_handle(heap) };
+    if (ch && ch->want_free_stacks) {
         const struct stack_rec *s = stack_capture(fp);
         call.stack = s ? &s->pub : NULL;
     }
@@ -237,7 +265,7 @@ static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
     uint8_t order[MS_MAX_SPIES];
     unsigned n = 0;
     void *q = p;
-    for (uint32_t i = 0; i < ch->n; i++) {
+    for (uint32_t i = 0; ch && i < ch->n; i++) {
         unsigned s = ch->slot[i];
         struct spy_slot *sl = &ms_slots[s];
         bool spied = mask & (1u << s);
@@ -264,10 +292,10 @@ static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
     ms_tls.call = NULL;
     if (mask)
         registry_count(ts, mask, -1);
-    errno = saved;
+    *ts->errno_ptr = saved;
 }
 
-void ms_core_free(void *p, ms_call_kind kind, void *fp)
+void ms_core_free_in(void *p, ms_call_kind kind, uint32_t heap, void *fp)
 {
     if (!p)
         return;                       /* free(NULL): no hook */
@@ -283,17 +311,12 @@ void ms_core_free(void *p, ms_call_kind kind, void *fp)
     struct thread_state *ts = thread_state();
     op_begin(ts);
     const struct chain *ch = registry_chain();
-    if (!ch) {
+    if (!ch && !heap && !atomic_load_explicit(&ms_blocks_used, memory_order_relaxed)) {
         int saved = errno;
-        if (unlikely(atomic_load_explicit(&ms_blocks_used, memory_order_relaxed))) {
-            struct block b;
-            size_t sz;
-            blocks_take((uintptr_t)p, &b, &sz);
-        }
         real_free(p);
         errno = saved;
     } else {
-        spied_free(ts, ch, p, kind, fp);
+        spied_free(ts, ch, p, kind, heap, fp);
     }
     end_operation(ts);
 }
@@ -301,9 +324,9 @@ void ms_core_free(void *p, ms_call_kind kind, void *fp)
 /* ---- realloc ----------------------------------------------------------------------- */
 
 static void *spied_realloc(struct thread_state *ts, const struct chain *ch, void *p,
-                           size_t size, ms_call_kind kind, void *fp)
+                           size_t size, ms_call_kind kind, uint32_t heap, void *fp)
 {
-    int saved = errno;
+    int saved = *ts->errno_ptr;
     struct block b;
     size_t bsize = 0;
     /* Taken out now, put back if the call fails: once the real realloc has moved the
@@ -313,21 +336,27 @@ static void *spied_realloc(struct thread_state *ts, const struct chain *ch, void
         void *q = real_realloc(p, size);
         insert_block((uintptr_t)(q ? q : p), q ? size : bsize, SITE_INTERNAL);
         if (q)
-            errno = saved;
+            *ts->errno_ptr = saved;
         return q;
     }
-    if (!found && ms_table_complete) {
-        bad_pointer(kind == MS_CALL_TASK_REALLOC ? "ms_realloc" : "realloc", p, fp);
-        errno = saved;
+    const struct site *site = found ? site_by_id(b.site) : NULL;
+    if (found && site && site->key.heap != heap) {
+        insert_block((uintptr_t)p, bsize, b.site);
+        wrong_heap(call_name(kind), p, bsize, site, heap, fp);
+        *ts->errno_ptr = saved;
         return NULL;
     }
-    const struct site *site = found ? site_by_id(b.site) : NULL;
+    if (!found && (ms_table_complete || heap)) {
+        bad_pointer(call_name(kind), p, fp);
+        *ts->errno_ptr = saved;
+        return NULL;
+    }
     uint32_t mask = site ? site->key.mask : 0;
-    const struct stack_rec *bstack = site && site->key.stack ? stack_by_id(site->key.stack) : NULL;
-    const struct stack_rec *stack = ch->want_stacks ? stack_capture(fp) : NULL;
+    const struct stack_rec *bstack = site ? site->stack : NULL;
+    const struct stack_rec *stack = ch && ch->want_stacks ? stack_capture(fp) : NULL;
     ms_call call = { .kind = kind, .request = size, .alignment = MS_ALIGN_MIN, .block = p,
                      .block_size = bsize, .block_stack = bstack ? &bstack->pub : NULL,
-                     .stack = stack ? &stack->pub : NULL };
+                     .stack = stack ? &stack->pub : NULL, .allocator = heap_handle(heap) };
     ms_tls.call = &call;
     uint8_t order[MS_MAX_SPIES];
     unsigned n = 0;
@@ -335,7 +364,7 @@ static void *spied_realloc(struct thread_state *ts, const struct chain *ch, void
     void *req = p;
     size_t cur = size;
     bool failed = false;
-    for (uint32_t i = 0; i < ch->n; i++) {
+    for (uint32_t i = 0; ch && i < ch->n; i++) {
         unsigned s = ch->slot[i];
         struct spy_slot *sl = &ms_slots[s];
         bool spied = mask & (1u << s);
@@ -372,32 +401,36 @@ static void *spied_realloc(struct thread_state *ts, const struct chain *ch, void
          * was. */
         if (found)
             insert_block((uintptr_t)p, bsize, b.site);
-        errno = ENOMEM;
+        *ts->errno_ptr = ENOMEM;
         return q;
     }
-    /* Every spy that took part now counts the block as spied (IMallocSpy::PostRealloc). */
-    struct site_key key = { .stack = stack ? stack->pub.id : 0, .mask = called,
-                            .kind = kind, .delta = (uint64_t)(cur - size) };
-    insert_block((uintptr_t)q, size, site_get(ts, &key));
+    if (found || ch || heap) {
+        /* Every spy that took part now counts the block as spied (PostRealloc); the block
+         * keeps its heap and its debug tag. */
+        struct site_key key = { .stack = stack ? stack->pub.id : 0, .mask = called,
+                                .kind = kind, .heap = heap, .tag = site ? site->key.tag : 0,
+                                .delta = (uint64_t)(cur - size) };
+        insert_block((uintptr_t)q, size, stack ? stack_site(ts, &key) : site_get(ts, &key));
+    }
     if (called & ~mask)
         registry_count(ts, called & ~mask, 1);
     if (mask & ~called)
         registry_count(ts, mask & ~called, -1);
-    errno = saved;
+    *ts->errno_ptr = saved;
     return q;
 }
 
-void *ms_core_realloc(void *p, size_t size, ms_call_kind kind, void *fp)
+void *ms_core_realloc_in(void *p, size_t size, ms_call_kind kind, uint32_t heap, void *fp)
 {
     if (!p)
-        return ms_core_alloc(size, MS_ALIGN_MIN, false, kind, fp);
+        return ms_core_alloc_in(size, MS_ALIGN_MIN, false, kind, heap, 0, fp);
     if (size == 0) {
         /* realloc(p, 0) frees and returns NULL, as glibc and IMalloc::Realloc do. */
-        ms_core_free(p, kind, fp);
+        ms_core_free_in(p, kind, heap, fp);
         return NULL;
     }
     if (unlikely(early_owns(p))) {
-        void *q = ms_core_alloc(size, MS_ALIGN_MIN, false, kind, fp);
+        void *q = ms_core_alloc_in(size, MS_ALIGN_MIN, false, kind, heap, 0, fp);
         if (q) {
             size_t old = early_size(p);
             memcpy(q, p, old < size ? old : size);
@@ -411,27 +444,23 @@ void *ms_core_realloc(void *p, size_t size, ms_call_kind kind, void *fp)
     op_begin(ts);
     const struct chain *ch = registry_chain();
     void *q;
-    if (!ch) {
-        if (unlikely(atomic_load_explicit(&ms_blocks_used, memory_order_relaxed)))
-            q = guarded_realloc(p, size);
-        else
-            q = real_realloc(p, size);
-    } else {
-        q = spied_realloc(ts, ch, p, size, kind, fp);
-    }
+    if (!ch && !heap && !atomic_load_explicit(&ms_blocks_used, memory_order_relaxed))
+        q = real_realloc(p, size);
+    else
+        q = spied_realloc(ts, ch, p, size, kind, heap, fp);
     end_operation(ts);
     return q;
 }
 
 /* ---- queries ------------------------------------------------------------------------- */
 
-size_t ms_core_get_size(const void *p, ms_call_kind kind, void *fp)
+size_t ms_core_get_size_in(const void *p, ms_call_kind kind, uint32_t heap, void *fp)
 {
     size_t none = kind == MS_CALL_USABLE_SIZE ? 0 : (size_t)-1;
     if (!p)
         return none;                  /* no hook for NULL */
     if (unlikely(early_owns(p)))
-        return early_size(p);
+        return heap ? none : early_size(p);
     struct block b;
     size_t bsize;
     if (unlikely(ms_tls.guard)) {
@@ -445,28 +474,31 @@ size_t ms_core_get_size(const void *p, ms_call_kind kind, void *fp)
     op_begin(ts);
     int saved = errno;
     const struct chain *ch = registry_chain();
-    bool found = (ch || atomic_load_explicit(&ms_blocks_used, memory_order_relaxed)) &&
+    bool found = (ch || heap || atomic_load_explicit(&ms_blocks_used, memory_order_relaxed)) &&
                  blocks_find((uintptr_t)p, &b, &bsize);
+    const struct site *site = found ? site_by_id(b.site) : NULL;
     size_t result;
     if (found && b.site == SITE_INTERNAL) {
-        result = real_usable_size((void *)p);
-    } else if (!found && ms_table_complete) {
-        bad_pointer(kind == MS_CALL_USABLE_SIZE ? "malloc_usable_size" : "ms_get_size", p, fp);
+        result = heap ? none : real_usable_size((void *)p);
+    } else if (found && site && site->key.heap != heap) {
+        result = none;                /* HeapSize on another heap's block: failure */
+    } else if (!found && (ms_table_complete || heap)) {
+        if (!heap)
+            bad_pointer(call_name(kind), p, fp);
         result = none;
     } else if (!ch) {
         result = found ? bsize : real_usable_size((void *)p);
     } else {
-        const struct site *site = found ? site_by_id(b.site) : NULL;
         uint32_t mask = site ? site->key.mask : 0;
         /* The real size: what was asked of the real allocator, not its rounded-up usable
          * size, so a spy that strips its header and trailer gives back the request. */
         size_t actual = found ? bsize + (size_t)(site ? site->key.delta : 0)
                               : real_usable_size((void *)p);
-        const struct stack_rec *bstack =
-            site && site->key.stack ? stack_by_id(site->key.stack) : NULL;
+        const struct stack_rec *bstack = site ? site->stack : NULL;
         ms_call call = { .kind = kind, .alignment = MS_ALIGN_MIN, .block = p,
                          .block_size = found ? bsize : 0,
-                         .block_stack = bstack ? &bstack->pub : NULL };
+                         .block_stack = bstack ? &bstack->pub : NULL,
+                         .allocator = heap_handle(heap) };
         ms_tls.call = &call;
         uint8_t order[MS_MAX_SPIES];
         unsigned n = 0;
@@ -500,36 +532,40 @@ size_t ms_core_get_size(const void *p, ms_call_kind kind, void *fp)
     return result;
 }
 
-int ms_core_did_alloc(const void *p, void *fp)
+int ms_core_did_alloc_in(const void *p, uint32_t heap, void *fp)
 {
     (void)fp;
     if (!p)
         return -1;                    /* IMalloc::DidAlloc(NULL): -1, no hook */
     if (unlikely(early_owns(p)))
-        return 1;
+        return heap ? 0 : 1;
     struct block b;
     size_t bsize;
     if (unlikely(ms_tls.guard)) {
         if (atomic_load_explicit(&ms_blocks_used, memory_order_relaxed) &&
-            blocks_find((uintptr_t)p, &b, &bsize))
-            return 1;
-        return (ms_table_complete || (uintptr_t)p % sizeof(void *)) ? 0 : -1;
+            blocks_find((uintptr_t)p, &b, &bsize)) {
+            const struct site *site = site_by_id(b.site);
+            return !site || site->key.heap == heap;
+        }
+        return (ms_table_complete || heap || (uintptr_t)p % sizeof(void *)) ? 0 : -1;
     }
     ms_ensure_init();
     struct thread_state *ts = thread_state();
     op_begin(ts);
     int saved = errno;
     const struct chain *ch = registry_chain();
-    bool found = (ch || atomic_load_explicit(&ms_blocks_used, memory_order_relaxed)) &&
+    bool found = (ch || heap || atomic_load_explicit(&ms_blocks_used, memory_order_relaxed)) &&
                  blocks_find((uintptr_t)p, &b, &bsize);
+    const struct site *site = found ? site_by_id(b.site) : NULL;
     /* Every block starts at least 8-byte aligned, so a pointer that is not cannot be one
-     * (COM's DidAlloc(p + 4) answers 0), whatever the table knows. */
-    int answer = found ? 1 : (ms_table_complete || (uintptr_t)p % sizeof(void *)) ? 0 : -1;
+     * (COM's DidAlloc(p + 4) answers 0), whatever the table knows.  A heap knows all its
+     * blocks. */
+    int answer = found ? (!site || site->key.heap == heap)
+               : (ms_table_complete || heap || (uintptr_t)p % sizeof(void *)) ? 0 : -1;
     if (ch && !(found && b.site == SITE_INTERNAL)) {
-        const struct site *site = found ? site_by_id(b.site) : NULL;
         uint32_t mask = site ? site->key.mask : 0;
         ms_call call = { .kind = MS_CALL_DID_ALLOC, .alignment = MS_ALIGN_MIN, .block = p,
-                         .block_size = found ? bsize : 0 };
+                         .block_size = found ? bsize : 0, .allocator = heap_handle(heap) };
         ms_tls.call = &call;
         uint8_t order[MS_MAX_SPIES];
         unsigned n = 0;

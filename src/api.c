@@ -1,54 +1,117 @@
-/* The public task-allocator calls (IMalloc).  Entry points like the interposed ones: built
- * with frame pointers so that stacks start in the caller. */
+/* The public task-allocator and heap calls (IMalloc, HeapAlloc...).  Entry points like the
+ * interposed ones: built with frame pointers so that stacks start in the caller. */
+#include <string.h>
+
+#include "errors.h"
+#include "heap.h"
 #include "internal.h"
 
 #define FRAME __builtin_frame_address(0)
-
-struct ms_malloc {
-    uint32_t magic;
-};
-#define TASK_MAGIC 0x4d53544bu  /* "MSTK" */
-
-static ms_malloc task_allocator = { TASK_MAGIC };
 
 MS_EXPORT const char *ms_version(void) { return MALLOCSPY_VERSION; }
 
 MS_EXPORT ms_malloc *ms_get_malloc(void)
 {
     ms_ensure_init();
-    return &task_allocator;
+    return &ms_task_allocator;
 }
 
-/* NULL stands for the task allocator: a call on a NULL allocator must not crash the
- * program, and this is the only allocator there is to mean. */
+/* A handle that is not a heap: reported, and the call fails as a heap call on a bad
+ * handle would.  NULL stands for the task allocator: a call on a NULL allocator must not
+ * crash the program, and this is the allocator there is to mean. */
+static bool bad_handle(const ms_malloc *m, const char *call, void *fp)
+{
+    char detail[128];
+    ms_format(detail, sizeof detail, "%p is not a heap (destroyed, or never created)",
+              (const void *)m);
+    struct ms_error e = { .kind = ERR_WRONG_HEAP, .address = (uintptr_t)m, .call = call,
+                          .detail = detail };
+    ms_ensure_init();
+    unsigned guard = ms_tls.guard;
+    ms_tls.guard = 1;
+    if (ms_tls.ts || thread_state())
+        e.here = stack_capture(fp);
+    ms_tls.guard = guard;
+    error_report(&e);
+    return false;
+}
+
+/* Serializes a heap's calls (unless MS_HEAP_NO_SERIALIZE).  Inside a hook the call goes
+ * straight to the real allocator and takes no lock, so a hook may use the heap. */
+static inline bool lock_heap(ms_malloc *h)
+{
+    if (!h || h == &ms_task_allocator || (h->flags & MS_HEAP_NO_SERIALIZE) || ms_tls.guard)
+        return false;
+    ms_lock_acquire(&h->lock);
+    return true;
+}
+static inline void unlock_heap(ms_malloc *h, bool locked)
+{
+    if (locked)
+        ms_lock_release(&h->lock);
+}
+
+#define HEAP_OR(m, call, fail)                                                            \
+    int64_t id_ = heap_id_of(m);                                                          \
+    if (id_ < 0) {                                                                        \
+        bad_handle(m, call, FRAME);                                                       \
+        fail;                                                                             \
+    }                                                                                     \
+    uint32_t heap = (uint32_t)id_;                                                        \
+    bool locked_ = lock_heap(m)
+
 MS_EXPORT void *ms_alloc(ms_malloc *m, size_t size)
 {
-    (void)m;
-    return ms_core_alloc(size, MS_ALIGN_MIN, false, MS_CALL_TASK_ALLOC, FRAME);
+    HEAP_OR(m, "ms_alloc", { errno = EINVAL; return NULL; });
+    void *p = ms_core_alloc_in(size, MS_ALIGN_MIN, false, MS_CALL_TASK_ALLOC, heap, 0, FRAME);
+    unlock_heap(m, locked_);
+    return p;
+}
+
+MS_EXPORT void *ms_debug_alloc(ms_malloc *m, size_t size, const char *file, int line)
+{
+    HEAP_OR(m, "ms_debug_alloc", { errno = EINVAL; return NULL; });
+    ms_ensure_init();
+    unsigned guard = ms_tls.guard;
+    ms_tls.guard = 1;
+    uint32_t tag = tag_get(file, line);
+    ms_tls.guard = guard;
+    void *p = ms_core_alloc_in(size, MS_ALIGN_MIN, false, MS_CALL_TASK_ALLOC, heap, tag, FRAME);
+    unlock_heap(m, locked_);
+    return p;
 }
 
 MS_EXPORT void *ms_realloc(ms_malloc *m, void *p, size_t size)
 {
-    (void)m;
-    return ms_core_realloc(p, size, MS_CALL_TASK_REALLOC, FRAME);
+    HEAP_OR(m, "ms_realloc", { errno = EINVAL; return NULL; });
+    void *q = ms_core_realloc_in(p, size, MS_CALL_TASK_REALLOC, heap, FRAME);
+    unlock_heap(m, locked_);
+    return q;
 }
 
 MS_EXPORT void ms_free(ms_malloc *m, void *p)
 {
-    (void)m;
-    ms_core_free(p, MS_CALL_TASK_FREE, FRAME);
+    if (!p)
+        return;
+    HEAP_OR(m, "ms_free", return);
+    ms_core_free_in(p, MS_CALL_TASK_FREE, heap, FRAME);
+    unlock_heap(m, locked_);
 }
 
 MS_EXPORT size_t ms_get_size(ms_malloc *m, const void *p)
 {
-    (void)m;
-    return ms_core_get_size(p, MS_CALL_GET_SIZE, FRAME);
+    HEAP_OR(m, "ms_get_size", return (size_t)-1);
+    size_t n = ms_core_get_size_in(p, MS_CALL_GET_SIZE, heap, FRAME);
+    unlock_heap(m, locked_);
+    return n;
 }
 
 MS_EXPORT int ms_did_alloc(ms_malloc *m, const void *p)
 {
-    (void)m;
-    return ms_core_did_alloc(p, FRAME);
+    HEAP_OR(m, "ms_did_alloc", return -1);
+    int r = ms_core_did_alloc_in(p, heap, FRAME);
+    unlock_heap(m, locked_);
+    return r;
 }
 
 MS_EXPORT void ms_heap_minimize(ms_malloc *m)
@@ -58,3 +121,57 @@ MS_EXPORT void ms_heap_minimize(ms_malloc *m)
 }
 
 MS_EXPORT const ms_call *ms_spy_call(void) { return ms_tls.call; }
+
+/* ---- private heaps --------------------------------------------------------------------- */
+
+ms_malloc *heap_create(const char *name, unsigned flags);
+void heap_destroy(ms_malloc *h, void *fp);
+bool heap_validate(uint32_t heap, const void *p);
+int heap_walk(uint32_t heap, int (*visit)(const ms_block_info *, void *), void *arg);
+
+MS_EXPORT ms_malloc *ms_heap_create(const char *name, unsigned flags)
+{
+    ms_ensure_init();
+    if (flags & ~(MS_HEAP_NO_SERIALIZE | MS_HEAP_REPORT_LEAKS)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    unsigned guard = ms_tls.guard;
+    ms_tls.guard = 1;
+    ms_malloc *h = heap_create(name, flags);
+    ms_tls.guard = guard;
+    if (!h)
+        errno = ENOMEM;
+    return h;
+}
+
+MS_EXPORT void ms_heap_destroy(ms_malloc *m)
+{
+    if (!m || m == &ms_task_allocator)
+        return;   /* the task allocator is never destroyed */
+    if (heap_id_of(m) <= 0) {
+        bad_handle(m, "ms_heap_destroy", FRAME);
+        return;
+    }
+    heap_destroy(m, FRAME);
+}
+
+MS_EXPORT bool ms_heap_validate(ms_malloc *m, const void *p)
+{
+    int64_t id = heap_id_of(m);
+    if (id < 0)
+        return false;
+    bool locked = lock_heap(m);
+    bool ok = heap_validate((uint32_t)id, p);
+    unlock_heap(m, locked);
+    return ok;
+}
+
+MS_EXPORT int ms_heap_walk(ms_malloc *m, int (*visit)(const ms_block_info *, void *), void *arg)
+{
+    int64_t id = heap_id_of(m);
+    if (id < 0 || !visit)
+        return MS_E_INVALIDARG;
+    ms_ensure_init();
+    return heap_walk((uint32_t)id, visit, arg);
+}

@@ -2,6 +2,8 @@
  * heap it tracks and never recurses into it. */
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -25,10 +27,14 @@ void *pages_alloc(size_t size)
 {
     int saved = errno;
     size = page_round(size);
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* The system call itself: mmap is interposed, and mallocspy's own pages are not the
+     * program's mappings. */
+    long r = syscall(SYS_mmap, NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
     errno = saved;
-    if (p == MAP_FAILED)
+    if (r == -1)
         return NULL;
+    void *p = (void *)r;
     atomic_fetch_add_explicit(&arena.bytes, size, memory_order_relaxed);
     return p;
 }
@@ -39,7 +45,7 @@ void pages_free(void *p, size_t size)
         return;
     int saved = errno;
     size = page_round(size);
-    munmap(p, size);
+    syscall(SYS_munmap, p, size);
     atomic_fetch_sub_explicit(&arena.bytes, size, memory_order_relaxed);
     errno = saved;
 }

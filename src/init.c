@@ -6,6 +6,9 @@
 
 #include "internal.h"
 #include "modules.h"
+#include "mappings.h"
+#include "heap.h"
+#include "pool.h"
 
 atomic_int ms_init_state;
 
@@ -20,6 +23,7 @@ static void fork_prepare(void)
     sites_fork_prepare();
     stacks_fork_prepare();
     modules_fork_prepare();
+    mappings_fork_prepare();
     blocks_fork_prepare();
     arena_fork_prepare();
 }
@@ -28,6 +32,7 @@ static void fork_parent(void)
 {
     arena_fork_parent();
     blocks_fork_parent();
+    mappings_fork_parent();
     modules_fork_parent();
     stacks_fork_parent();
     sites_fork_parent();
@@ -43,7 +48,10 @@ static void fork_child(void)
     loader_gate_fork_child();
     arena_fork_child();
     blocks_fork_child();
+    mappings_fork_child();
     modules_fork_child();
+    heaps_fork_child();
+    pools_fork_child();
     stacks_fork_child();
     sites_fork_child();
     registry_fork_child();
@@ -55,6 +63,8 @@ static void fork_child(void)
     report_fork_child();
     extern void report_signal_fork_child(void);
     report_signal_fork_child();
+    extern void errors_fork_child(void);
+    errors_fork_child();
     ms_tls.guard--;
 }
 

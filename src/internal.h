@@ -59,10 +59,12 @@ struct site_key {
     uint64_t delta;            /* real size minus requested size */
     uint64_t tag;              /* debug tag (file, line), 0: none */
 };
+struct stack_rec;
 struct site {
     struct site_key key;
     uint32_t id;
     uint32_t flags;
+    const struct stack_rec *stack;   /* key.stack's record, NULL for none */
 };
 #define SITE_CACHE 64
 struct site_cache_entry {
@@ -72,6 +74,7 @@ struct site_cache_entry {
 
 /* ---- per-thread state ---------------------------------------------------------------- */
 struct thread_state;
+struct chain_rec;
 
 /* Everything a thread needs before it has a thread_state, in static TLS so that reading it
  * never calls into the loader (and so never into malloc). */
@@ -102,6 +105,9 @@ struct thread_state {
     _Atomic int64_t spy_live[MS_MAX_SPIES]; /* this thread's share of each spy's live blocks */
     struct tracker_counters tracker;
     struct stack_cache *stack_cache;
+    struct chain_rec *last_chain;  /* cache entry of this thread's last captured stack */
+    uint64_t stack_hits, stack_misses;
+    int *errno_ptr;            /* __errno_location() of this thread */
     struct site_cache_entry site_cache[SITE_CACHE];
 };
 
@@ -149,7 +155,12 @@ struct real_allocator {
     int (*posix_memalign)(void **, size_t, size_t);
     size_t (*malloc_usable_size)(void *);
     int (*malloc_trim)(size_t);
+    void *(*mmap)(void *, size_t, int, int, int, off_t);
+    int (*munmap)(void *, size_t);
+    void *(*mremap)(void *, size_t, size_t, int, ...);
 };
+/* The site kind of a page mapping (beyond the calls spies see). */
+#define MS_CALL_MMAP 100
 extern struct real_allocator ms_real;
 extern bool ms_real_is_glibc;   /* the allocator below is glibc's own malloc */
 void real_resolve(void);
@@ -195,6 +206,9 @@ struct ms_options {
     bool report_reachable;
     int report_signal;         /* 0: none */
     int stop_signal;           /* real-time signal that stops threads for a scan; 0: default */
+    bool halt_on_error;        /* abort after reporting the first heap error */
+    bool mappings;             /* track the program's anonymous mappings */
+    int error_exitcode;        /* exit status of a process that had a heap error; 0: keep */
     unsigned stack_cache;      /* entries of the per-thread stack cache (0: off) */
 };
 enum { REPORT_TEXT = 0, REPORT_QUIET = 1 };
@@ -281,6 +295,10 @@ void stacks_init(void);
 const struct stack_rec *stack_capture(void *fp);
 const struct stack_rec *stack_by_id(uint32_t id);
 uint32_t stacks_count(void);
+/* The site for an allocation whose stack this thread just captured (remembered with the
+ * call chain in the stack cache). */
+uint32_t stack_site(struct thread_state *ts, const struct site_key *key);
+void stack_stats(uint64_t *hits, uint64_t *misses);
 void stacks_fork_prepare(void);
 void stacks_fork_parent(void);
 void stacks_fork_child(void);
@@ -303,11 +321,34 @@ void sites_fork_parent(void);
 void sites_fork_child(void);
 
 /* ---- the allocator ---------------------------------------------------------------------- */
-void *ms_core_alloc(size_t size, size_t align, bool zero, ms_call_kind kind, void *fp);
-void ms_core_free(void *p, ms_call_kind kind, void *fp);
-void *ms_core_realloc(void *p, size_t size, ms_call_kind kind, void *fp);
-size_t ms_core_get_size(const void *p, ms_call_kind kind, void *fp);
-int ms_core_did_alloc(const void *p, void *fp);
+/* `heap` 0 is the task allocator (malloc); `tag` a debug location (0: none). */
+void *ms_core_alloc_in(size_t size, size_t align, bool zero, ms_call_kind kind, uint32_t heap,
+                       uint32_t tag, void *fp);
+void ms_core_free_in(void *p, ms_call_kind kind, uint32_t heap, void *fp);
+void *ms_core_realloc_in(void *p, size_t size, ms_call_kind kind, uint32_t heap, void *fp);
+size_t ms_core_get_size_in(const void *p, ms_call_kind kind, uint32_t heap, void *fp);
+int ms_core_did_alloc_in(const void *p, uint32_t heap, void *fp);
+static inline void *ms_core_alloc(size_t size, size_t align, bool zero, ms_call_kind kind,
+                                  void *fp)
+{
+    return ms_core_alloc_in(size, align, zero, kind, 0, 0, fp);
+}
+static inline void ms_core_free(void *p, ms_call_kind kind, void *fp)
+{
+    ms_core_free_in(p, kind, 0, fp);
+}
+static inline void *ms_core_realloc(void *p, size_t size, ms_call_kind kind, void *fp)
+{
+    return ms_core_realloc_in(p, size, kind, 0, fp);
+}
+static inline size_t ms_core_get_size(const void *p, ms_call_kind kind, void *fp)
+{
+    return ms_core_get_size_in(p, kind, 0, fp);
+}
+static inline int ms_core_did_alloc(const void *p, void *fp)
+{
+    return ms_core_did_alloc_in(p, 0, fp);
+}
 void ms_core_heap_minimize(void);
 /* The table holds every block since start-up, so an unknown pointer is a bad one. */
 extern bool ms_table_complete;

@@ -15,6 +15,7 @@ void options_defaults(struct ms_options *o)
     o->exitcode = 0;
     o->report = REPORT_TEXT;
     o->stack_cache = 4096;
+    o->mappings = true;
 }
 
 static bool parse_ulong(const char *v, size_t len, unsigned long *out)
@@ -190,6 +191,21 @@ static void parse_item(struct ms_options *o, const char *k, size_t klen, const c
             o->report_signal = sig;
         else
             bad_value(k, klen, v, vlen, "a signal name such as SIGUSR2, or its number");
+    } else if (key_is(k, klen, "mappings")) {
+        if (parse_bool(v, vlen, &b))
+            o->mappings = b;
+        else
+            bad_value(k, klen, v, vlen, "0 or 1");
+    } else if (key_is(k, klen, "halt_on_error")) {
+        if (parse_bool(v, vlen, &b))
+            o->halt_on_error = b;
+        else
+            bad_value(k, klen, v, vlen, "0 or 1");
+    } else if (key_is(k, klen, "error_exitcode")) {
+        if (parse_ulong(v, vlen, &n) && n <= 255)
+            o->error_exitcode = (int)n;
+        else
+            bad_value(k, klen, v, vlen, "a number from 0 to 255");
     } else if (key_is(k, klen, "stop_signal")) {
         if (parse_rt_signal(v, vlen, &sig))
             o->stop_signal = sig;

@@ -56,6 +56,12 @@ void real_resolve(void)
         ms_real.malloc_usable_size = (size_t (*)(void *))f;
     if ((f = dlsym(RTLD_NEXT, "malloc_trim")))
         ms_real.malloc_trim = (int (*)(size_t))f;
+    if ((f = dlsym(RTLD_NEXT, "mmap")))
+        ms_real.mmap = (void *(*)(void *, size_t, int, int, int, off_t))f;
+    if ((f = dlsym(RTLD_NEXT, "munmap")))
+        ms_real.munmap = (int (*)(void *, size_t))f;
+    if ((f = dlsym(RTLD_NEXT, "mremap")))
+        ms_real.mremap = (void *(*)(void *, size_t, size_t, int, ...))f;
     if ((f = dlsym(RTLD_NEXT, "calloc")))
         ms_real.calloc = (void *(*)(size_t, size_t))f;
     if ((f = dlsym(RTLD_NEXT, "malloc")))
@@ -66,7 +72,7 @@ void real_resolve(void)
     if (ms_real.malloc && glibc && dladdr((void *)ms_real.malloc, &mi) && dladdr(glibc, &gi))
         ms_real_is_glibc = mi.dli_fbase == gi.dli_fbase;
     if (!ms_real.malloc || !ms_real.free || !ms_real.calloc || !ms_real.realloc ||
-        !ms_real.posix_memalign) {
+        !ms_real.posix_memalign || !ms_real.mmap || !ms_real.munmap || !ms_real.mremap) {
         static const char msg[] = "mallocspy: cannot find the real allocator; giving up\n";
         (void)!write(2, msg, sizeof msg - 1);
         _exit(127);

@@ -21,12 +21,17 @@
 #include "suppress.h"
 #include "symbolize.h"
 #include "writer.h"
+#include "errors.h"
+#include "heap.h"
+#include "pool.h"
 
 void tracker_counters(uint64_t *allocs, uint64_t *frees, int64_t *peak);
 
 struct group {
     uint32_t stack;
     uint8_t kind;
+    uint32_t heap, tag;        /* blocks of a private heap, with a debug location */
+    const char *pool;          /* KIND_POOL: the pool's name */
     int supp;                  /* suppression that matched, -1 */
     uint64_t bytes, blocks;
 };
@@ -82,7 +87,7 @@ static bool same_file(int fd)
     return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == err_out.dev && st.st_ino == err_out.ino;
 }
 
-static int stderr_fd(void)
+int report_stderr_fd(void)
 {
     if (!err_out.known)
         return 2;
@@ -111,9 +116,16 @@ static uint32_t stack_of(uint32_t site)
     return s ? s->key.stack : 0;
 }
 
+static uint64_t group_hash(uint32_t stack, uint8_t kind, uint32_t heap, uint32_t tag)
+{
+    uint64_t h = ((uint64_t)stack << 3 | kind) * 0x9E3779B97F4A7C15ULL;
+    h ^= ((uint64_t)heap << 32 | tag) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 29);
+}
+
 static void group_blocks(struct report *r)
 {
-    /* Open addressing on (stack, kind): a few thousand groups at most in practice. */
+    /* Open addressing on (stack, kind, heap, tag): a few thousand groups at most. */
     size_t cap = 1024;
     while (cap < r->snap.n / 4)
         cap *= 2;
@@ -122,9 +134,10 @@ static void group_blocks(struct report *r)
         return;
     for (size_t i = 0; i < r->snap.n; i++) {
         const struct snap_block *b = &r->snap.b[i];
-        uint32_t st = stack_of(b->site);
-        uint64_t key = (uint64_t)st << 3 | b->kind;
-        size_t h = (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 32) & (cap - 1);
+        const struct site *st = site_by_id(b->site);
+        uint32_t stack = st ? st->key.stack : 0;
+        uint32_t heap = st ? st->key.heap : 0, tag = st ? (uint32_t)st->key.tag : 0;
+        size_t h = (size_t)group_hash(stack, b->kind, heap, tag) & (cap - 1);
         for (;;) {
             uint32_t gi = slot[h];
             if (!gi) {
@@ -136,29 +149,30 @@ static void group_blocks(struct report *r)
                     r->g = n;
                     r->capg = ng;
                 }
-                r->g[r->ng] = (struct group){ st, b->kind, -1, 0, 0 };
+                r->g[r->ng] = (struct group){ stack, b->kind, heap, tag, NULL, -1, 0, 0 };
                 slot[h] = (uint32_t)++r->ng;
                 gi = slot[h];
                 if (r->ng * 2 > cap) {
-                    /* Too full to stay fast: rebuild bigger. */
+                    /* Too full to stay fast: rebuild bigger, and look again. */
                     pages_free(slot, cap * sizeof *slot);
                     cap *= 4;
                     slot = pages_alloc(cap * sizeof *slot);
                     if (!slot)
                         return;
                     for (size_t k = 0; k < r->ng; k++) {
-                        uint64_t kk = (uint64_t)r->g[k].stack << 3 | r->g[k].kind;
-                        size_t hh = (size_t)((kk * 0x9E3779B97F4A7C15ULL) >> 32) & (cap - 1);
+                        const struct group *g = &r->g[k];
+                        size_t hh = (size_t)group_hash(g->stack, g->kind, g->heap, g->tag) &
+                                    (cap - 1);
                         while (slot[hh])
                             hh = (hh + 1) & (cap - 1);
                         slot[hh] = (uint32_t)(k + 1);
                     }
-                    gi = 0;
-                    continue;   /* find it again in the new table */
+                    h = (size_t)group_hash(stack, b->kind, heap, tag) & (cap - 1);
+                    continue;
                 }
             }
             struct group *g = &r->g[gi - 1];
-            if (g->stack == st && g->kind == b->kind) {
+            if (g->stack == stack && g->kind == b->kind && g->heap == heap && g->tag == tag) {
                 g->bytes += b->size;
                 g->blocks++;
                 break;
@@ -247,10 +261,40 @@ static void tally(struct report *r)
         const struct snap_block *b = &r->snap.b[i];
         r->bytes[b->kind] += b->size;
         r->blocks[b->kind]++;
-        r->live_bytes += b->size;
-        r->live_blocks++;
+        if (!(b->flags & SNAP_MAPPING)) {
+            r->live_bytes += b->size;
+            r->live_blocks++;
+        }
     }
+    for (size_t i = 0; i < r->ng; i++)
+        if (r->g[i].kind == KIND_POOL) {
+            r->bytes[KIND_POOL] += r->g[i].bytes;
+            r->blocks[KIND_POOL] += r->g[i].blocks;
+        }
     tracker_counters(&r->allocs, &r->frees, &r->peak);
+}
+
+/* A pool buffer still held: grouped by pool and by the stack that took it. */
+static void add_pool_buffer(const char *pool, size_t bytes, const struct stack_rec *taken,
+                            void *arg)
+{
+    struct report *r = arg;
+    uint32_t stack = taken ? taken->pub.id : 0;
+    for (size_t i = 0; i < r->ng; i++)
+        if (r->g[i].kind == KIND_POOL && r->g[i].stack == stack && r->g[i].pool == pool) {
+            r->g[i].bytes += bytes;
+            r->g[i].blocks++;
+            return;
+        }
+    if (r->ng == r->capg) {
+        size_t ng = r->capg ? r->capg * 2 : 256;
+        struct group *n = arena_realloc(r->g, r->capg * sizeof *n, ng * sizeof *n);
+        if (!n)
+            return;
+        r->g = n;
+        r->capg = ng;
+    }
+    r->g[r->ng++] = (struct group){ stack, KIND_POOL, 0, 0, pool, -1, bytes, 1 };
 }
 
 static double seconds(void)
@@ -287,6 +331,7 @@ static bool build(struct report *r, const struct scan_entry *entry, pid_t exclud
         }
     }
     group_blocks(r);
+    pools_for_each_held(add_pool_buffer, r);
     for (size_t i = 0; r->supp && i < r->ng; i++) {
         struct group *g = &r->g[i];
         if (g->kind == KIND_SUPPRESSED) {
@@ -315,16 +360,15 @@ static void release(struct report *r)
 
 /* ---- text ---------------------------------------------------------------------------- */
 
-static void text_stack(struct writer *w, struct report *r, uint32_t stack_id)
+void report_text_stack(struct writer *w, struct symbolizer *sym, const struct stack_rec *st)
 {
-    const struct stack_rec *st = stack_by_id(stack_id);
     if (!st) {
         w_str(w, "    <no stack recorded>\n");
         return;
     }
     unsigned k = 0;
     for (uint32_t i = 0; i < st->pub.depth; i++) {
-        const struct symbol *s = symbolize(r->sym, st->frames[i], st->modgen);
+        const struct symbol *s = symbolize(sym, st->frames[i], st->modgen);
         /* Functions inlined at the address come first, each a frame of its own, as
          * LeakSanitizer shows them. */
         for (unsigned j = 0; j <= s->ninline; j++) {
@@ -343,29 +387,77 @@ static void text_stack(struct writer *w, struct report *r, uint32_t stack_id)
     }
 }
 
+/* " in heap 'name'", " at file:line": the heap and the debug location of a group. */
+static void write_where(struct writer *w, uint32_t heap, uint32_t tag)
+{
+    const char *file;
+    int line;
+    if (heap && heap_name(heap))
+        w_fmt(w, " in heap '%s'", heap_name(heap));
+    if (tag && tag_lookup(tag, &file, &line))
+        w_fmt(w, " at %s:%d", file, line);
+}
+
+static void json_where(struct writer *w, uint32_t heap, uint32_t tag)
+{
+    const char *file;
+    int line;
+    w_str(w, ",\"heap\":");
+    w_json_str(w, heap ? heap_name(heap) : NULL);
+    w_str(w, ",\"tag\":");
+    if (tag && tag_lookup(tag, &file, &line)) {
+        w_str(w, "{\"file\":");
+        w_json_str(w, file);
+        w_fmt(w, ",\"line\":%d}", line);
+    } else {
+        w_str(w, "null");
+    }
+}
+
 static const char *const kind_title[NKINDS] = {
     "Direct leak of", "Indirect leak of", "Still reachable:", "Suppressed leak of",
+    "Mapping leak of", "Pool leak of",
 };
+
+/* What counts as leaked: definite and indirect leaks, mappings nothing points to, and
+ * pool buffers still held; not what is reachable or suppressed. */
+static uint64_t leaked(const struct report *r, const uint64_t *by_kind)
+{
+    (void)r;
+    return by_kind[KIND_DEFINITE] + by_kind[KIND_INDIRECT] + by_kind[KIND_MAPPING] +
+           by_kind[KIND_POOL];
+}
 
 static void write_text(struct writer *w, struct report *r)
 {
-    uint64_t leaked_bytes = r->bytes[KIND_DEFINITE] + r->bytes[KIND_INDIRECT];
-    uint64_t leaked_blocks = r->blocks[KIND_DEFINITE] + r->blocks[KIND_INDIRECT];
+    uint64_t leaked_bytes = leaked(r, r->bytes), leaked_blocks = leaked(r, r->blocks);
     bool reachable = ms_opt.report_reachable && r->blocks[KIND_REACHABLE];
     if (leaked_blocks || reachable) {
         w_str(w, "\n=================================================================\n");
         w_fmt(w, "==%d==ERROR: mallocspy: detected memory leaks\n", (int)getpid());
         /* Direct leaks first, then indirect ones, then what is still reachable (when
          * asked), each largest first: the order LeakSanitizer uses. */
-        static const uint8_t order[] = { KIND_DEFINITE, KIND_INDIRECT, KIND_REACHABLE };
+        static const uint8_t order[] = { KIND_DEFINITE, KIND_INDIRECT, KIND_MAPPING, KIND_POOL,
+                                         KIND_REACHABLE };
         for (unsigned k = 0; k < ARRAY_SIZE(order); k++)
             for (size_t i = 0; i < r->ng; i++) {
                 const struct group *g = &r->g[i];
                 if (g->kind != order[k] || (g->kind == KIND_REACHABLE && !reachable))
                     continue;
-                w_fmt(w, "\n%s %lu byte(s) in %lu object(s) allocated from:\n",
-                      kind_title[g->kind], (unsigned long)g->bytes, (unsigned long)g->blocks);
-                text_stack(w, r, g->stack);
+                if (g->kind == KIND_MAPPING) {
+                    w_fmt(w, "\nMapping leak of %lu byte(s) in %lu mapping(s) made by:\n",
+                          (unsigned long)g->bytes, (unsigned long)g->blocks);
+                } else if (g->kind == KIND_POOL) {
+                    w_fmt(w, "\nPool leak of %lu byte(s) in %lu buffer(s) of pool '%s' "
+                             "still held, taken by:\n", (unsigned long)g->bytes,
+                          (unsigned long)g->blocks, g->pool ? g->pool : "?");
+                } else {
+                    w_fmt(w, "\n%s %lu byte(s) in %lu object(s) allocated", kind_title[g->kind],
+                          (unsigned long)g->bytes, (unsigned long)g->blocks);
+                    write_where(w, g->heap, g->tag);
+                    w_str(w, " from:\n");
+                }
+                report_text_stack(w, r->sym, stack_by_id(g->stack));
             }
         if (r->supp && r->blocks[KIND_SUPPRESSED]) {
             w_str(w, "\n-----------------------------------------------------\n");
@@ -384,15 +476,21 @@ static void write_text(struct writer *w, struct report *r)
 
 /* ---- JSON ------------------------------------------------------------------------------- */
 
-static const char *const kind_name[NKINDS] = { "definite", "indirect", "reachable", "suppressed" };
+void json_heap_leaks(struct writer *w, struct report *r);
 
-static void json_stack(struct writer *w, struct report *r, uint32_t stack_id)
+static const char *const kind_name[NKINDS] = { "definite", "indirect", "reachable",
+                                                "suppressed", "mapping", "pool" };
+
+void report_json_stack(struct writer *w, struct symbolizer *sym, const struct stack_rec *st)
 {
-    const struct stack_rec *st = stack_by_id(stack_id);
+    if (!st) {
+        w_str(w, "null");
+        return;
+    }
     w_str(w, "[");
     bool first = true;
-    for (uint32_t i = 0; st && i < st->pub.depth; i++) {
-        const struct symbol *s = symbolize(r->sym, st->frames[i], st->modgen);
+    for (uint32_t i = 0; i < st->pub.depth; i++) {
+        const struct symbol *s = symbolize(sym, st->frames[i], st->modgen);
         for (unsigned j = 0; j <= s->ninline; j++) {
             const char *fn = j < s->ninline ? s->inl[j].function : s->function;
             const char *file = j < s->ninline ? s->inl[j].file : s->file;
@@ -436,21 +534,36 @@ static void write_json(struct writer *w, struct report *r)
           (unsigned long)r->bytes[KIND_DEFINITE], (unsigned long)r->blocks[KIND_DEFINITE],
           (unsigned long)r->bytes[KIND_INDIRECT], (unsigned long)r->blocks[KIND_INDIRECT]);
     w_fmt(w, "\"reachable_bytes\":%lu,\"reachable_blocks\":%lu,\"suppressed_bytes\":%lu,"
-             "\"suppressed_blocks\":%lu},\n",
+             "\"suppressed_blocks\":%lu,",
           (unsigned long)r->bytes[KIND_REACHABLE], (unsigned long)r->blocks[KIND_REACHABLE],
           (unsigned long)r->bytes[KIND_SUPPRESSED], (unsigned long)r->blocks[KIND_SUPPRESSED]);
+    w_fmt(w, "\"mapping_bytes\":%lu,\"mapping_blocks\":%lu,\"pool_bytes\":%lu,"
+             "\"pool_blocks\":%lu,\"errors\":%u},\n",
+          (unsigned long)r->bytes[KIND_MAPPING], (unsigned long)r->blocks[KIND_MAPPING],
+          (unsigned long)r->bytes[KIND_POOL], (unsigned long)r->blocks[KIND_POOL],
+          errors_count());
     w_str(w, "\"leaks\":[");
     bool first = true;
     for (size_t i = 0; i < r->ng; i++) {
         const struct group *g = &r->g[i];
         if (g->kind == KIND_SUPPRESSED || (g->kind == KIND_REACHABLE && !ms_opt.report_reachable))
             continue;
-        w_fmt(w, "%s\n{\"kind\":\"%s\",\"bytes\":%lu,\"blocks\":%lu,\"stack\":", first ? "" : ",",
+        w_fmt(w, "%s\n{\"kind\":\"%s\",\"bytes\":%lu,\"blocks\":%lu", first ? "" : ",",
               kind_name[g->kind], (unsigned long)g->bytes, (unsigned long)g->blocks);
-        json_stack(w, r, g->stack);
+        json_where(w, g->heap, g->tag);
+        if (g->kind == KIND_POOL) {
+            w_str(w, ",\"pool\":");
+            w_json_str(w, g->pool);
+        }
+        w_str(w, ",\"stack\":");
+        report_json_stack(w, r->sym, stack_by_id(g->stack));
         w_str(w, "}");
         first = false;
     }
+    w_str(w, "],\n\"heap_leaks\":[");
+    json_heap_leaks(w, r);
+    w_str(w, "],\n\"errors\":[");
+    errors_write_json(w, r->sym);
     w_str(w, "],\n\"suppressions\":[");
     for (unsigned k = 0; r->supp && k < r->supp->n; k++) {
         w_str(w, k ? ",{\"pattern\":" : "{\"pattern\":");
@@ -466,6 +579,99 @@ static void write_json(struct writer *w, struct report *r)
              "\"threads_not_stopped\":%u}}\n",
           (unsigned long)arena_bytes(), (unsigned long)blocks_table_bytes(), stacks_count(),
           sites_count(), secs, r->stats.threads_stopped, r->stats.threads_unstopped);
+}
+
+/* ---- heaps destroyed with blocks in them ------------------------------------------ */
+
+struct heap_leak {
+    const char *heap;
+    uint32_t stack, tag;
+    uint64_t bytes, blocks;
+};
+
+static struct {
+    ms_lock lock;              /* everything below */
+    struct heap_leak *l;
+    size_t n, cap;
+} hl = { .lock = MS_LOCK_INIT };
+
+/* ms_heap_destroy with MS_HEAP_REPORT_LEAKS: the blocks left, by stack, written now and
+ * kept for the JSON report. */
+void report_heap_leaks(const char *name, const uintptr_t *addr, const size_t *size,
+                       const uint32_t *site, size_t n)
+{
+    (void)addr;
+    ms_lock_acquire(&hl.lock);
+    size_t first = hl.n;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct site *st = site_by_id(site[i]);
+        uint32_t stack = st ? st->key.stack : 0, tag = st ? (uint32_t)st->key.tag : 0;
+        size_t k;
+        for (k = first; k < hl.n; k++)
+            if (hl.l[k].stack == stack && hl.l[k].tag == tag)
+                break;
+        if (k == hl.n) {
+            if (hl.n == hl.cap) {
+                size_t nc = hl.cap ? hl.cap * 2 : 64;
+                struct heap_leak *nl = arena_realloc(hl.l, hl.cap * sizeof *nl, nc * sizeof *nl);
+                if (!nl)
+                    break;
+                hl.l = nl;
+                hl.cap = nc;
+            }
+            hl.l[hl.n++] = (struct heap_leak){ name, stack, tag, 0, 0 };
+        }
+        hl.l[k].bytes += size[i];
+        hl.l[k].blocks++;
+        total += size[i];
+    }
+    int fd = log_text_fd();
+    struct symbolizer *sym = fd >= 0 ? symbolizer_new() : NULL;
+    struct writer w;
+    if (sym && w_open(&w, fd, NULL)) {
+        w_fmt(&w, "\n==%d==mallocspy: heap '%s' destroyed with %lu byte(s) in %lu block(s) "
+                  "still allocated\n", (int)getpid(), name, (unsigned long)total,
+              (unsigned long)n);
+        for (size_t k = first; k < hl.n; k++) {
+            w_fmt(&w, "\nHeap leak of %lu byte(s) in %lu object(s) allocated",
+                  (unsigned long)hl.l[k].bytes, (unsigned long)hl.l[k].blocks);
+            const char *file;
+            int line;
+            if (hl.l[k].tag && tag_lookup(hl.l[k].tag, &file, &line))
+                w_fmt(&w, " at %s:%d", file, line);
+            w_str(&w, " from:\n");
+            report_text_stack(&w, sym, stack_by_id(hl.l[k].stack));
+        }
+        w_str(&w, "\n");
+        w_close(&w);
+    }
+    symbolizer_free(sym);
+    ms_lock_release(&hl.lock);
+}
+
+void json_heap_leaks(struct writer *w, struct report *r)
+{
+    ms_lock_acquire(&hl.lock);
+    for (size_t k = 0; k < hl.n; k++) {
+        w_fmt(w, "%s\n{\"heap\":", k ? "," : "");
+        w_json_str(w, hl.l[k].heap);
+        w_fmt(w, ",\"bytes\":%lu,\"blocks\":%lu,\"tag\":", (unsigned long)hl.l[k].bytes,
+              (unsigned long)hl.l[k].blocks);
+        const char *file;
+        int line;
+        if (hl.l[k].tag && tag_lookup(hl.l[k].tag, &file, &line)) {
+            w_str(w, "{\"file\":");
+            w_json_str(w, file);
+            w_fmt(w, ",\"line\":%d}", line);
+        } else {
+            w_str(w, "null");
+        }
+        w_str(w, ",\"stack\":");
+        report_json_stack(w, r->sym, stack_by_id(hl.l[k].stack));
+        w_str(w, "}");
+    }
+    ms_lock_release(&hl.lock);
 }
 
 /* ---- output ------------------------------------------------------------------------------ */
@@ -502,7 +708,7 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
     ms_lock_acquire(&report_lock);
     struct report r;
     build(&r, entry, report_signal_thread());
-    long leaked = (long)(r.blocks[KIND_DEFINITE] + r.blocks[KIND_INDIRECT]);
+    long leaked_n = (long)leaked(&r, r.blocks);
     if (stream) {
         struct writer w;
         w_open(&w, -1, stream);
@@ -510,14 +716,17 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
         w_close(&w);
     } else {
         if (ms_opt.report != REPORT_QUIET) {
-            int fd;
-            if (ms_opt.log_path[0]) {
-                write_file(ms_opt.log_path, &r, false);
-            } else if ((fd = stderr_fd()) >= 0) {
+            /* The text log stays open for the process: errors found while it ran come
+             * before the report, and snapshot reports follow one another. */
+            int fd = log_text_fd();
+            if (fd >= 0) {
                 struct writer w;
                 w_open(&w, fd, NULL);
                 write_text(&w, &r);
                 w_close(&w);
+                if (w.err)
+                    ms_warn("cannot write the leak report to '%s': %s",
+                            ms_opt.log_path[0] ? ms_opt.log_path : "stderr", strerror(w.err));
             }
         }
         if (ms_opt.json_path[0])
@@ -526,13 +735,18 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
     release(&r);
     ms_lock_release(&report_lock);
     ms_tls.guard = guard;
-    if (at_exit && leaked && ms_opt.exitcode) {
+    int status = 0;
+    if (at_exit && errors_count() && ms_opt.error_exitcode)
+        status = ms_opt.error_exitcode;
+    else if (at_exit && leaked_n && ms_opt.exitcode)
+        status = ms_opt.exitcode;
+    if (status) {
         /* The program's own atexit handlers and destructors have run; flush what stdio
-         * still holds, as exit would, and end with the leak status. */
+         * still holds, as exit would, and end with the leak (or error) status. */
         fflush(NULL);
-        _exit(ms_opt.exitcode);
+        _exit(status);
     }
-    return leaked;
+    return leaked_n;
 }
 
 /* At exit the stack below exit()'s caller holds only libc's exit path, whose frames are
@@ -600,4 +814,8 @@ MS_EXPORT int ms_report_leaks(FILE *out)
     return n > INT32_MAX ? INT32_MAX : (int)n;
 }
 
-void report_fork_child(void) { ms_lock_reset(&report_lock); }
+void report_fork_child(void)
+{
+    ms_lock_reset(&report_lock);
+    ms_lock_reset(&hl.lock);
+}

@@ -7,7 +7,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum leak_kind { KIND_DEFINITE = 0, KIND_INDIRECT, KIND_REACHABLE, KIND_SUPPRESSED, NKINDS };
+enum leak_kind { KIND_DEFINITE = 0, KIND_INDIRECT, KIND_REACHABLE, KIND_SUPPRESSED,
+                 KIND_MAPPING,   /* a page mapping nothing points to */
+                 KIND_POOL,      /* a pool buffer still held */
+                 NKINDS };
+
+#define SNAP_MAPPING 0x1       /* snap_block.flags: a page mapping, not a heap block */
 
 struct snap_block {
     uintptr_t addr;
@@ -15,7 +20,8 @@ struct snap_block {
     uint32_t site;
     uint8_t kind;              /* enum leak_kind once classified */
     uint8_t mark;              /* scratch for the classifier */
-    uint16_t pad;
+    uint8_t flags;             /* SNAP_* */
+    uint8_t pad;
 };
 
 struct snapshot {
@@ -31,5 +37,15 @@ struct scan_entry;
  * checking is off. */
 long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry);
 pid_t report_signal_thread(void);
+
+struct writer;
+struct symbolizer;
+struct stack_rec;
+/* A stack as the reports show it: text frames "    #N 0x... in f file:line (module+off)",
+ * or a JSON array (null for no stack). */
+void report_text_stack(struct writer *w, struct symbolizer *sym, const struct stack_rec *st);
+void report_json_stack(struct writer *w, struct symbolizer *sym, const struct stack_rec *st);
+/* The program's stderr as it was at start-up, -1 if it is gone. */
+int report_stderr_fd(void);
 
 #endif

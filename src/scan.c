@@ -30,6 +30,7 @@
 #include "scan.h"
 #include "stop.h"
 #include "modules.h"
+#include "mappings.h"
 
 enum { M_NONE = 0, M_REACHABLE, M_INDIRECT, M_LEADER };
 
@@ -325,13 +326,34 @@ static void scan_range(struct scanner *s, uintptr_t lo, uintptr_t hi)
     }
 }
 
+/* A big page mapping is read only where it has pages: reading the rest would only map
+ * zero pages into the program. */
+static void scan_mapping(struct scanner *s, uintptr_t lo, uintptr_t hi)
+{
+    static unsigned char vec[4096];
+    for (uintptr_t a = lo; a < hi;) {
+        uintptr_t chunk = hi - a < (uintptr_t)sizeof vec * 4096 ? hi - a : sizeof vec * 4096;
+        if (syscall(SYS_mincore, (void *)a, chunk, vec) != 0) {
+            scan_range(s, a, a + chunk);
+            a += chunk;
+            continue;
+        }
+        for (uintptr_t p = 0; p < chunk; p += 4096)
+            if (vec[p / 4096] & 1)
+                scan_range(s, a + p, a + p + 4096 < a + chunk ? a + p + 4096 : a + chunk);
+        a += chunk;
+    }
+}
+
 static void drain(struct scanner *s)
 {
     while (s->nwork && !s->oom) {
         uint32_t i = s->work[--s->nwork];
         const struct snap_block *b = &s->snap->b[i];
         s->cur = i;
-        if (b->size >= 8)
+        if ((b->flags & SNAP_MAPPING) && b->size > 65536)
+            scan_mapping(s, b->addr, b->addr + b->size);
+        else if (b->size >= 8)
             scan_range(s, b->addr, b->addr + b->size);
     }
 }
@@ -483,6 +505,19 @@ static void add_block(const struct block *b, void *arg)
     d->site = b->site;
 }
 
+static void add_mapping(uintptr_t start, size_t len, uint32_t site, void *arg)
+{
+    struct snapshot *s = arg;
+    if (!grow((void **)&s->b, &s->cap, sizeof *s->b, s->n + 1))
+        return;
+    struct snap_block *d = &s->b[s->n++];
+    memset(d, 0, sizeof *d);
+    d->addr = start;
+    d->size = len;
+    d->site = site;
+    d->flags = SNAP_MAPPING;
+}
+
 static bool from_loader(const struct scanner *s, uint32_t site)
 {
     const struct site *st = site_by_id(site);
@@ -509,8 +544,9 @@ static void classify_stopped(struct scan_job *job)
     size_t nthreads = 0;
     world_stop(job->exclude, &threads, &nthreads);
 
-    /* The table cannot change now: no thread is inside its critical section. */
+    /* The tables cannot change now: no thread is inside their critical sections. */
     blocks_for_each_unlocked(add_block, s.snap);
+    mappings_for_each(add_mapping, s.snap, true);
     struct snapshot *snap = s.snap;
     dl_iterate_phdr(find_self, &s);
     if (!read_maps(&s) || !sort_blocks(snap))
@@ -577,6 +613,7 @@ static void classify_stopped(struct scan_job *job)
     for (size_t i = 0; i < snap->n; i++) {
         struct snap_block *b = &snap->b[i];
         b->kind = b->mark == M_REACHABLE ? KIND_REACHABLE
+                : (b->flags & SNAP_MAPPING) ? KIND_MAPPING
                 : b->mark == M_INDIRECT  ? KIND_INDIRECT
                                           : KIND_DEFINITE;
         b->mark = 0;
@@ -626,7 +663,8 @@ void leaks_apply_suppressions(struct snapshot *snap, const struct leak_graph *g,
 {
     size_t n = snap->n;
     for (size_t i = 0; i < n; i++)
-        if (snap->b[i].kind == KIND_DEFINITE && suppressed(snap->b[i].site, arg))
+        if ((snap->b[i].kind == KIND_DEFINITE || snap->b[i].kind == KIND_MAPPING) &&
+            suppressed(snap->b[i].site, arg))
             snap->b[i].kind = KIND_SUPPRESSED;
     /* Edges grouped by source: the scan records them block by block. */
     uint32_t *first = pages_alloc((n + 1) * sizeof *first);
@@ -657,7 +695,7 @@ void leaks_apply_suppressions(struct snapshot *snap, const struct leak_graph *g,
         snap->b[i].mark = 0;
     size_t sp = 0;
     for (size_t i = 0; i < n; i++)
-        if (snap->b[i].kind == KIND_DEFINITE)
+        if (snap->b[i].kind == KIND_DEFINITE || snap->b[i].kind == KIND_MAPPING)
             stack[sp++] = (uint32_t)i;
     while (sp) {
         uint32_t i = stack[--sp];

@@ -59,6 +59,7 @@ static uint32_t site_lookup(const struct site_key *key)
         goto fail;
     n->site.key = *key;
     n->site.id = id;
+    n->site.stack = key->stack ? stack_by_id(key->stack) : NULL;
     HASH_ADD(hh, sites.table, site.key, sizeof *key, n);
     sites.next_id++;
     /* Published last: a reader that finds the id finds a complete site. */

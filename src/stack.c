@@ -29,7 +29,9 @@ struct check {
 };
 
 struct chain_rec {
-    uint32_t stack_id;
+    const struct stack_rec *stack;
+    struct site_key site_key;       /* the site the last allocation from here went to, */
+    uint32_t site;                  /* so that the next one need not look it up */
     uint32_t nchecks;
     struct check checks[];
 };
@@ -57,7 +59,7 @@ static struct {
     uint32_t next_id;
     atomic_uint epoch;              /* bumped when a module goes away: caches are stale */
     uint32_t last_gen;              /* module generation seen by the last sync */
-    uint64_t slow, hits;            /* statistics, racy on purpose */
+    _Atomic uint64_t exited_hits, exited_misses; /* of recycled thread states */
 } st = { .lock = MS_LOCK_INIT, .next_id = 1 };
 
 #define STACK_PAGE_BITS 12
@@ -163,6 +165,10 @@ void stack_thread_exit(struct thread_state *ts)
 {
     if (ts->stack_cache)
         cache_clear(ts->stack_cache);
+    ts->last_chain = NULL;
+    atomic_fetch_add(&st.exited_hits, ts->stack_hits);
+    atomic_fetch_add(&st.exited_misses, ts->stack_misses);
+    ts->stack_hits = ts->stack_misses = 0;
 }
 
 static inline uint32_t set_of(const struct stack_cache *c, uintptr_t ra0, uintptr_t cfa0)
@@ -225,7 +231,8 @@ static struct chain_rec *make_chain(const uintptr_t *frames, unsigned n, bool co
     struct chain_rec *rec = arena_alloc(chain_size(nc));
     if (!rec)
         return NULL;
-    rec->stack_id = stack_id;
+    rec->stack = stack_by_id(stack_id);
+    rec->site = 0;
     rec->nchecks = nc;
     memcpy(rec->checks, tmp, nc * sizeof tmp[0]);
     return rec;
@@ -270,7 +277,8 @@ static uint32_t sync_modules(void)
 static const struct stack_rec *capture_slow(struct thread_state *ts, uintptr_t ra0,
                                             uintptr_t cfa0)
 {
-    st.slow++;
+    ts->stack_misses++;
+    ts->last_chain = NULL;
     uint32_t gen = sync_modules();
     unsigned depth = ms_opt.depth;
     void *buf[256 + SKIP_MAX];
@@ -305,9 +313,28 @@ static const struct stack_rec *capture_slow(struct thread_state *ts, uintptr_t r
                 arena_free(w[WAYS - 1].rec, chain_size(w[WAYS - 1].rec->nchecks));
             memmove(&w[1], &w[0], (WAYS - 1) * sizeof *w);
             w[0] = (struct cache_way){ ra0, cfa0, cr };
+            ts->last_chain = cr;
         }
     }
     return rec;
+}
+
+/* The site of an allocation whose stack was just captured on this thread: remembered in
+ * the call chain's cache entry, looked up only when the chain is new or the key differs
+ * (another spy set, another kind of call). */
+uint32_t stack_site(struct thread_state *ts, const struct site_key *key)
+{
+    struct chain_rec *c = ts->last_chain;
+    if (likely(c && c->site && c->site_key.mask == key->mask && c->site_key.kind == key->kind &&
+               c->site_key.delta == key->delta && c->site_key.stack == key->stack &&
+               c->site_key.heap == key->heap && c->site_key.tag == key->tag))
+        return c->site;
+    uint32_t site = site_get(ts, key);
+    if (c) {
+        c->site_key = *key;
+        c->site = site;
+    }
+    return site;
 }
 
 const struct stack_rec *stack_capture(void *fp)
@@ -331,12 +358,14 @@ const struct stack_rec *stack_capture(void *fp)
             for (unsigned i = 0; i < WAYS; i++) {
                 if (w[i].ra0 == ra0 && w[i].cfa0 == cfa0 && w[i].rec &&
                     validate(w[i].rec, cfa0)) {
+                    ts->stack_hits++;
                     if (i) {
                         struct cache_way t = w[i];
                         memmove(&w[1], &w[0], i * sizeof *w);
                         w[0] = t;
                     }
-                    return stack_by_id(w[0].rec->stack_id);
+                    ts->last_chain = w[0].rec;
+                    return w[0].rec->stack;
                 }
             }
         }
@@ -344,10 +373,20 @@ const struct stack_rec *stack_capture(void *fp)
     return capture_slow(ts, ra0, cfa0);
 }
 
-void stack_stats(uint64_t *slow, uint64_t *total)
+static void add_stats(struct thread_state *ts, void *arg)
 {
-    *slow = st.slow;
-    *total = st.hits;
+    uint64_t *acc = arg;
+    acc[0] += ts->stack_hits;
+    acc[1] += ts->stack_misses;
+}
+
+/* Captures answered from the cache and unwound, over all threads (racy reads). */
+void stack_stats(uint64_t *hits, uint64_t *misses)
+{
+    uint64_t acc[2] = { atomic_load(&st.exited_hits), atomic_load(&st.exited_misses) };
+    threads_for_each(add_stats, acc);
+    *hits = acc[0];
+    *misses = acc[1];
 }
 
 void stacks_fork_prepare(void) { ms_lock_acquire(&st.lock); }

@@ -66,6 +66,7 @@ struct thread_state *thread_state_slow(void)
     }
     ms_lock_release(&threads.lock);
 
+    ts->errno_ptr = __errno_location();
     ms_tls.ts = ts;
     if (threads.key_ok)
         pthread_setspecific(threads.key, ts);

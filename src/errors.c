@@ -1,0 +1,173 @@
+/* Heap errors: reported the moment they are found, in the manner of the leak report, and
+ * kept (a bounded number of them) for the JSON report at exit. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "internal.h"
+#include "report.h"
+#include "symbolize.h"
+#include "writer.h"
+
+#define MAX_KEPT 10000          /* errors kept for the JSON; the rest are counted */
+#define MAX_TEXT 1000           /* errors written out in full; the rest get one line */
+
+static const char *const kind_name[NERR] = {
+    "invalid_free", "double_free", "mismatch", "overflow", "underflow", "use_after_free",
+    "wrong_heap",
+};
+
+static struct {
+    ms_lock lock;              /* everything below */
+    struct ms_error *kept;
+    unsigned nkept, cap;
+    atomic_uint count;
+    struct symbolizer *sym;    /* kept between errors: they tend to come in bursts */
+    int log_fd;                /* log_path, opened on first use; -1 before */
+    bool log_failed;
+} er = { .lock = MS_LOCK_INIT, .log_fd = -1 };
+
+int log_text_fd(void);
+
+static void write_error(struct writer *w, const struct ms_error *e)
+{
+    static const char *const what[NERR] = {
+        "attempting to free a pointer mallocspy never handed out",
+        "attempting double-free",
+        "mismatched deallocation",
+        "heap-buffer-overflow",
+        "heap-buffer-underflow",
+        "heap-use-after-free",
+        "call through the wrong heap",
+    };
+    w_str(w, "=================================================================\n");
+    w_fmt(w, "==%d==ERROR: mallocspy: %s on 0x%lx", (int)getpid(), what[e->kind],
+          (unsigned long)e->address);
+    if (e->call)
+        w_fmt(w, " in %s", e->call);
+    w_str(w, "\n");
+    if (e->detail)
+        w_fmt(w, "%s\n", e->detail);
+    if (e->kind == ERR_OVERFLOW || e->kind == ERR_UNDERFLOW || e->kind == ERR_USE_AFTER_FREE)
+        w_fmt(w, "%lu byte(s) damaged at offset %ld of the %lu-byte block\n",
+              (unsigned long)e->length, e->offset, (unsigned long)e->bytes);
+    if (e->here) {
+        w_str(w, "  here:\n");
+        report_text_stack(w, er.sym, e->here);
+    }
+    if (e->free) {
+        w_str(w, "  freed by:\n");
+        report_text_stack(w, er.sym, e->free);
+    }
+    if (e->alloc) {
+        w_fmt(w, "  %lu-byte block allocated by:\n", (unsigned long)e->bytes);
+        report_text_stack(w, er.sym, e->alloc);
+    }
+    w_str(w, "\n");
+}
+
+void error_report(const struct ms_error *e)
+{
+    unsigned guard = ms_tls.guard;
+    ms_tls.guard = 1;
+    unsigned n = atomic_fetch_add(&er.count, 1);
+    ms_lock_acquire(&er.lock);
+    if (er.nkept < MAX_KEPT) {
+        if (er.nkept == er.cap) {
+            unsigned ncap = er.cap ? er.cap * 2 : 64;
+            struct ms_error *k = arena_realloc(er.kept, er.cap * sizeof *k, ncap * sizeof *k);
+            if (k) {
+                er.kept = k;
+                er.cap = ncap;
+            }
+        }
+        if (er.nkept < er.cap) {
+            er.kept[er.nkept] = *e;
+            er.kept[er.nkept].detail = NULL;   /* a caller's buffer: not kept */
+            er.nkept++;
+        }
+    }
+    int fd = log_text_fd();
+    if (fd >= 0 && n < MAX_TEXT) {
+        if (!er.sym)
+            er.sym = symbolizer_new();
+        struct writer w;
+        if (w_open(&w, fd, NULL)) {
+            write_error(&w, e);
+            w_close(&w);
+        }
+    } else if (fd >= 0 && n == MAX_TEXT) {
+        ms_warn("more than %u heap errors: the others are counted, not shown", MAX_TEXT);
+    }
+    ms_lock_release(&er.lock);
+    ms_tls.guard = guard;
+    if (ms_opt.halt_on_error) {
+        ms_warn("halt_on_error: aborting after the first error");
+        abort();
+    }
+}
+
+unsigned errors_count(void) { return atomic_load(&er.count); }
+
+void errors_write_json(struct writer *w, struct symbolizer *sym)
+{
+    ms_lock_acquire(&er.lock);
+    for (unsigned i = 0; i < er.nkept; i++) {
+        const struct ms_error *e = &er.kept[i];
+        w_fmt(w, "%s\n{\"kind\":\"%s\",\"address\":\"0x%lx\",\"bytes\":%lu,\"call\":",
+              i ? "," : "", kind_name[e->kind], (unsigned long)e->address,
+              (unsigned long)e->bytes);
+        w_json_str(w, e->call);
+        if (e->kind == ERR_OVERFLOW || e->kind == ERR_UNDERFLOW ||
+            e->kind == ERR_USE_AFTER_FREE)
+            w_fmt(w, ",\"offset\":%ld,\"length\":%lu", e->offset, (unsigned long)e->length);
+        w_str(w, ",\"stacks\":{\"alloc\":");
+        report_json_stack(w, sym, e->alloc);
+        w_str(w, ",\"free\":");
+        report_json_stack(w, sym, e->free);
+        w_str(w, ",\"here\":");
+        report_json_stack(w, sym, e->here);
+        w_str(w, "}}");
+    }
+    ms_lock_release(&er.lock);
+}
+
+/* ---- the text log --------------------------------------------------------------------- */
+
+int log_text_fd(void)
+{
+    if (!ms_opt.log_path[0])
+        return report_stderr_fd();
+    if (er.log_fd < 0 && !er.log_failed) {
+        char path[4096];
+        er.log_fd = report_open(ms_opt.log_path, path, sizeof path);
+        if (er.log_fd < 0) {
+            er.log_failed = true;
+            ms_warn("cannot write to the log '%s': %s", path, strerror(errno));
+        }
+    }
+    return er.log_fd;
+}
+
+/* A child after fork writes its own log when the name has %p; without, it shares the
+ * parent's (appending at the same offset). */
+void log_fork_child(void)
+{
+    if (strstr(ms_opt.log_path, "%p") && er.log_fd >= 0) {
+        close(er.log_fd);
+        er.log_fd = -1;
+    }
+    er.log_failed = false;
+}
+
+void errors_fork_child(void)
+{
+    ms_lock_reset(&er.lock);
+    atomic_store(&er.count, 0);
+    er.nkept = 0;
+    er.sym = NULL;   /* another thread may have been using it: left behind */
+    log_fork_child();
+}

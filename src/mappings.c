@@ -1,0 +1,159 @@
+/* Anonymous mappings the program makes with mmap, mremap and munmap, kept like heap blocks
+ * (with the stack of the call) and reported as their own kind.  A sorted array under one
+ * lock: mapping calls are system calls, rarer and dearer than any lookup here.  Partial
+ * unmaps split or trim the ranges they touch. */
+#include <string.h>
+
+#include "internal.h"
+#include "mappings.h"
+
+struct range {
+    uintptr_t start, end;
+    uint32_t site;
+};
+
+static struct {
+    ms_lock lock;              /* everything below; counted as a critical section: the
+                                  scan reads the array with the world stopped */
+    struct range *r;
+    size_t n, cap;
+} mp = { .lock = MS_LOCK_INIT };
+
+static inline void lock(void)
+{
+    ms_tls.crit++;
+    ms_lock_acquire(&mp.lock);
+}
+
+static inline void unlock(void)
+{
+    ms_lock_release(&mp.lock);
+    if (--ms_tls.crit == 0 && unlikely(ms_tls.stop_deferred))
+        stop_park_deferred();
+}
+
+static size_t first_after(uintptr_t a)   /* index of the first range with start >= a */
+{
+    size_t lo = 0, hi = mp.n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (mp.r[mid].start < a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool reserve(size_t extra)
+{
+    if (mp.n + extra <= mp.cap)
+        return true;
+    size_t ncap = mp.cap ? mp.cap * 2 : 256;
+    while (ncap < mp.n + extra)
+        ncap *= 2;
+    struct range *nr = pages_alloc(ncap * sizeof *nr);
+    if (!nr)
+        return false;
+    if (mp.r) {
+        memcpy(nr, mp.r, mp.n * sizeof *nr);
+        pages_free(mp.r, mp.cap * sizeof *nr);
+    }
+    mp.r = nr;
+    mp.cap = ncap;
+    return true;
+}
+
+/* Removes [start, end) from every range; under the lock. */
+static void cut(uintptr_t start, uintptr_t end)
+{
+    size_t i = first_after(start);
+    if (i > 0 && mp.r[i - 1].end > start)
+        i--;
+    while (i < mp.n && mp.r[i].start < end) {
+        struct range *r = &mp.r[i];
+        if (r->start >= start && r->end <= end) {            /* all of it */
+            memmove(r, r + 1, (mp.n - i - 1) * sizeof *r);
+            mp.n--;
+            continue;
+        }
+        if (r->start < start && r->end > end) {              /* a hole in the middle */
+            if (!reserve(1))
+                return;
+            r = &mp.r[i];
+            memmove(r + 2, r + 1, (mp.n - i - 1) * sizeof *r);
+            mp.r[i + 1] = (struct range){ end, r->end, r->site };
+            r->end = start;
+            mp.n++;
+            return;
+        }
+        if (r->start < start)
+            r->end = start;                                   /* its tail */
+        else
+            r->start = end;                                   /* its head */
+        i++;
+    }
+}
+
+static void add(uintptr_t start, uintptr_t end, uint32_t site)
+{
+    cut(start, end);   /* MAP_FIXED over an older mapping replaces that part of it */
+    if (!reserve(1))
+        return;
+    size_t i = first_after(start);
+    memmove(&mp.r[i + 1], &mp.r[i], (mp.n - i) * sizeof *mp.r);
+    mp.r[i] = (struct range){ start, end, site };
+    mp.n++;
+}
+
+static uintptr_t page_up(size_t n) { return (n + 4095) & ~(uintptr_t)4095; }
+
+void mappings_add(uintptr_t start, size_t len, void *fp)
+{
+    struct thread_state *ts = thread_state();
+    unsigned guard = ms_tls.guard;
+    ms_tls.guard = 1;
+    const struct stack_rec *stack = ms_table_complete ? stack_capture(fp) : NULL;
+    struct site_key key = { .stack = stack ? stack->pub.id : 0, .kind = MS_CALL_MMAP };
+    uint32_t site = stack ? stack_site(ts, &key) : site_get(ts, &key);
+    lock();
+    add(start, start + page_up(len), site);
+    unlock();
+    ms_tls.guard = guard;
+}
+
+void mappings_remove(uintptr_t start, size_t len)
+{
+    lock();
+    cut(start, start + page_up(len));
+    unlock();
+}
+
+/* mremap: the part that stays keeps its site; the new part belongs to it too. */
+void mappings_move(uintptr_t old, size_t oldlen, uintptr_t start, size_t len)
+{
+    lock();
+    size_t i = first_after(old + 1);
+    uint32_t site = 0;
+    if (i > 0 && mp.r[i - 1].start <= old && mp.r[i - 1].end > old)
+        site = mp.r[i - 1].site;
+    cut(old, old + page_up(oldlen));
+    if (site)
+        add(start, start + page_up(len), site);
+    unlock();
+}
+
+void mappings_for_each(void (*fn)(uintptr_t start, size_t len, uint32_t site, void *arg),
+                       void *arg, bool stopped)
+{
+    if (!stopped)
+        lock();
+    for (size_t i = 0; i < mp.n; i++)
+        fn(mp.r[i].start, mp.r[i].end - mp.r[i].start, mp.r[i].site, arg);
+    if (!stopped)
+        unlock();
+}
+
+void mappings_fork_prepare(void) { ms_lock_acquire(&mp.lock); }
+void mappings_fork_parent(void) { ms_lock_release(&mp.lock); }
+void mappings_fork_child(void) { ms_lock_reset(&mp.lock); }

@@ -1,0 +1,20 @@
+/* Anonymous page mappings made by the program (VirtualAlloc): tracked like blocks. */
+#ifndef MS_MAPPINGS_H
+#define MS_MAPPINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+void mappings_add(uintptr_t start, size_t len, void *fp);
+void mappings_remove(uintptr_t start, size_t len);
+void mappings_move(uintptr_t old, size_t oldlen, uintptr_t start, size_t len);
+/* Each mapping: start, length, site.  No lock is taken when `stopped` (the world is
+ * stopped and no thread is inside the table's critical section). */
+void mappings_for_each(void (*fn)(uintptr_t start, size_t len, uint32_t site, void *arg),
+                       void *arg, bool stopped);
+void mappings_fork_prepare(void);
+void mappings_fork_parent(void);
+void mappings_fork_child(void);
+
+#endif
