@@ -317,7 +317,11 @@ typedef enum ms_call_kind {
     MS_CALL_TASK_FREE,      /* ms_free */
     MS_CALL_GET_SIZE,       /* ms_get_size */
     MS_CALL_DID_ALLOC,      /* ms_did_alloc */
-    MS_CALL_HEAP_MINIMIZE   /* ms_heap_minimize */
+    MS_CALL_HEAP_MINIMIZE,  /* ms_heap_minimize */
+    MS_CALL_NEW,            /* operator new (plain, nothrow, aligned) */
+    MS_CALL_NEW_ARRAY,      /* operator new[] */
+    MS_CALL_DELETE,         /* operator delete (plain, sized, nothrow, aligned) */
+    MS_CALL_DELETE_ARRAY    /* operator delete[] */
 } ms_call_kind;
 
 typedef struct ms_call {
@@ -327,12 +331,23 @@ typedef struct ms_call {
     const void *block;       /* the program's pointer being freed, reallocated or queried */
     size_t block_size;       /* its size as the program asked for it, when mallocspy knows
                                 it (a block allocated while some spy was registered), else 0 */
+    ms_call_kind block_kind; /* how it was allocated (MS_CALL_NEW...), 0 if unknown */
+    bool block_known;        /* mallocspy knows the block.  When it does not (a pointer it
+                                never handed out, or one freed already), pre_free hooks
+                                still run, with spied false; a hook that returns NULL takes
+                                charge of the call, else mallocspy reports an invalid free
+                                and ignores it */
     const ms_stack *block_stack; /* where that block was allocated, if it was recorded */
     const ms_stack *stack;   /* this call's stack, when a registered spy asked for stacks */
     ms_malloc *allocator;    /* the task allocator, or the private heap the call is made on */
 } ms_call;
 
 const ms_call *ms_spy_call(void);
+
+/* The stack of the call the running hook is for, captured now if no spy asked for it in
+ * advance (MS_SPY_STACKS): a detector pays for stacks only when it finds something.  NULL
+ * outside a hook. */
+const ms_stack *ms_spy_stack(void);
 
 /* ---------------------------------------------------------------------------------------
  * Reports

@@ -47,6 +47,19 @@ static void bad_pointer(const char *what, const void *p, void *fp)
 {
     struct ms_error e = { .kind = ERR_INVALID_FREE, .address = (uintptr_t)p, .call = what };
     e.here = stack_capture(fp);
+    /* An interior pointer: say which block it is inside, and where that came from.  A
+     * walk of the whole table, paid only on this error path. */
+    struct block b;
+    size_t size;
+    char detail[160];
+    if (blocks_containing((uintptr_t)p, &b, &size)) {
+        const struct site *s = site_by_id(b.site);
+        e.alloc = s ? s->stack : NULL;
+        e.bytes = size;
+        ms_format(detail, sizeof detail, "the pointer is %zu byte(s) inside a %zu-byte block "
+                  "at %p", (size_t)((uintptr_t)p - b.addr), size, (void *)b.addr);
+        e.detail = detail;
+    }
     error_report(&e);
 }
 
@@ -99,11 +112,20 @@ static void guarded_free(void *p)
         struct block b;
         size_t sz;
         if (blocks_take((uintptr_t)p, &b, &sz) && b.site != SITE_INTERNAL) {
-            /* A program block freed from inside a hook: no spy sees it, but the spies
-             * that saw it allocated must not wait for it forever. */
+            /* A program block freed from inside mallocspy or a hook (glibc's dlerror, say,
+             * freeing the program's old message while mallocspy calls dlsym): no spy may
+             * run here, and if a spy laid the block out (a header) the real block starts
+             * elsewhere: it is left alone, a small leak rather than a corrupt heap. */
             const struct site *s = site_by_id(b.site);
             if (s && ms_tls.ts)
                 registry_count(ms_tls.ts, s->key.mask, -1);
+            if (s && s->key.delta) {
+                static atomic_bool warned;
+                if (!atomic_exchange(&warned, true))
+                    ms_warn("a block laid out by a spy was freed from inside mallocspy; "
+                            "it is left allocated");
+                return;
+            }
         }
     }
     real_free(p);
@@ -142,6 +164,7 @@ static void *spied_alloc(struct thread_state *ts, const struct chain *ch, size_t
     const struct stack_rec *stack = ch && ch->want_stacks ? stack_capture(fp) : NULL;
     call.stack = stack ? &stack->pub : NULL;
     ms_tls.call = &call;
+    ms_tls.call_fp = fp;
 
     uint8_t order[MS_MAX_SPIES];
     unsigned n = 0;
@@ -247,21 +270,19 @@ static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
         *ts->errno_ptr = saved;
         return;
     }
-    if (!found && (ms_table_complete || heap)) {
-        bad_pointer(call_name(kind), p, fp);
-        *ts->errno_ptr = saved;
-        return;
-    }
+    bool unknown = !found && (ms_table_complete || heap);
     uint32_t mask = site ? site->key.mask : 0;
     const struct stack_rec *bstack = site ? site->stack : NULL;
     ms_call call = { .kind = kind, .alignment = MS_ALIGN_MIN, .block = p, .block_size = bsize,
                      .block_stack = bstack ? &bstack->pub : NULL,
-                     .allocator = heap_handle(heap) };
+                     .block_kind = site ? (ms_call_kind)site->key.kind : 0,
+                     .block_known = found, .allocator = heap_handle(heap) };
     if (ch && ch->want_free_stacks) {
         const struct stack_rec *s = stack_capture(fp);
         call.stack = s ? &s->pub : NULL;
     }
     ms_tls.call = &call;
+    ms_tls.call_fp = fp;
     uint8_t order[MS_MAX_SPIES];
     unsigned n = 0;
     void *q = p;
@@ -277,10 +298,18 @@ static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
             hook_leave(sl);
         }
         order[n++] = (uint8_t)s;
+        if (!q)
+            break;   /* taken in charge: the spies inside it have nothing to free */
     }
-    /* A spy may return NULL to keep the block (a quarantine); then nothing is freed. */
-    if (q)
+    /* A spy may return NULL to keep the block (a quarantine), or to take charge of a
+     * pointer mallocspy does not know (one it freed already); then nothing is freed.  A
+     * pointer no spy claims is reported, and never passed to the real free. */
+    if (unknown) {
+        if (q)
+            bad_pointer(call_name(kind), p, fp);
+    } else if (q) {
         real_free(q);
+    }
     for (unsigned j = n; j-- > 0;) {
         struct spy_slot *sl = &ms_slots[order[j]];
         if (sl->ops->post_free) {
@@ -356,8 +385,11 @@ static void *spied_realloc(struct thread_state *ts, const struct chain *ch, void
     const struct stack_rec *stack = ch && ch->want_stacks ? stack_capture(fp) : NULL;
     ms_call call = { .kind = kind, .request = size, .alignment = MS_ALIGN_MIN, .block = p,
                      .block_size = bsize, .block_stack = bstack ? &bstack->pub : NULL,
-                     .stack = stack ? &stack->pub : NULL, .allocator = heap_handle(heap) };
+                     .block_kind = site ? (ms_call_kind)site->key.kind : 0,
+                     .block_known = found, .stack = stack ? &stack->pub : NULL,
+                     .allocator = heap_handle(heap) };
     ms_tls.call = &call;
+    ms_tls.call_fp = fp;
     uint8_t order[MS_MAX_SPIES];
     unsigned n = 0;
     uint32_t called = 0;
@@ -498,8 +530,10 @@ size_t ms_core_get_size_in(const void *p, ms_call_kind kind, uint32_t heap, void
         ms_call call = { .kind = kind, .alignment = MS_ALIGN_MIN, .block = p,
                          .block_size = found ? bsize : 0,
                          .block_stack = bstack ? &bstack->pub : NULL,
-                         .allocator = heap_handle(heap) };
+                         .block_kind = site ? (ms_call_kind)site->key.kind : 0,
+                         .block_known = found, .allocator = heap_handle(heap) };
         ms_tls.call = &call;
+    ms_tls.call_fp = fp;
         uint8_t order[MS_MAX_SPIES];
         unsigned n = 0;
         void *q = (void *)p;
@@ -565,8 +599,11 @@ int ms_core_did_alloc_in(const void *p, uint32_t heap, void *fp)
     if (ch && !(found && b.site == SITE_INTERNAL)) {
         uint32_t mask = site ? site->key.mask : 0;
         ms_call call = { .kind = MS_CALL_DID_ALLOC, .alignment = MS_ALIGN_MIN, .block = p,
-                         .block_size = found ? bsize : 0, .allocator = heap_handle(heap) };
+                         .block_size = found ? bsize : 0,
+                         .block_kind = site ? (ms_call_kind)site->key.kind : 0,
+                         .block_known = found, .allocator = heap_handle(heap) };
         ms_tls.call = &call;
+    ms_tls.call_fp = fp;
         uint8_t order[MS_MAX_SPIES];
         unsigned n = 0;
         void *q = (void *)p;
@@ -613,6 +650,7 @@ void ms_core_heap_minimize(void)
     const struct chain *ch = registry_chain();
     ms_call call = { .kind = MS_CALL_HEAP_MINIMIZE, .alignment = MS_ALIGN_MIN };
     ms_tls.call = &call;
+    ms_tls.call_fp = NULL;
     uint8_t order[MS_MAX_SPIES];
     unsigned n = 0;
     for (uint32_t i = 0; ch && i < ch->n; i++) {

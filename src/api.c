@@ -122,6 +122,17 @@ MS_EXPORT void ms_heap_minimize(ms_malloc *m)
 
 MS_EXPORT const ms_call *ms_spy_call(void) { return ms_tls.call; }
 
+MS_EXPORT const ms_stack *ms_spy_stack(void)
+{
+    const ms_call *c = ms_tls.call;
+    if (!c)
+        return NULL;
+    if (c->stack)
+        return c->stack;
+    const struct stack_rec *s = ms_tls.call_fp ? stack_capture(ms_tls.call_fp) : NULL;
+    return s ? &s->pub : NULL;
+}
+
 /* ---- private heaps --------------------------------------------------------------------- */
 
 ms_malloc *heap_create(const char *name, unsigned flags);

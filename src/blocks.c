@@ -226,6 +226,30 @@ bool blocks_find(uintptr_t addr, struct block *out, size_t *size)
     return found;
 }
 
+bool blocks_containing(uintptr_t p, struct block *out, size_t *size)
+{
+    bool found = false;
+    for (unsigned k = 0; k < NSHARDS && !found; k++) {
+        struct shard *s = &tab.shard[k];
+        shard_lock(s);
+        for (uint32_t i = 0; s->slots && i <= s->mask; i++) {
+            const struct block *b = &s->slots[i];
+            if (!b->addr || b->site == SITE_INTERNAL || p < b->addr)
+                continue;
+            size_t sz = b->size == BLOCK_BIG_SIZE ? BLOCK_BIG_SIZE : b->size;
+            if (p - b->addr < sz) {
+                *out = *b;
+                found = true;
+                break;
+            }
+        }
+        shard_unlock(s);
+    }
+    if (found)
+        *size = block_size(out);
+    return found;
+}
+
 void blocks_for_each(void (*fn)(const struct block *, void *), void *arg)
 {
     for (unsigned k = 0; k < NSHARDS; k++) {

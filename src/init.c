@@ -1,6 +1,7 @@
 /* Start-up: find the real allocator, read the options, register the built-in spies, and
  * arrange for fork.  Runs on the first allocation of the process, or from our
  * constructor, whichever comes first. */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -65,6 +66,8 @@ static void fork_child(void)
     report_signal_fork_child();
     extern void errors_fork_child(void);
     errors_fork_child();
+    extern void detectors_fork_child(void);
+    detectors_fork_child();
     ms_tls.guard--;
 }
 
@@ -88,12 +91,22 @@ void ms_init_slow(void)
     sites_init();
     threads_init();
     stacks_init();
+    extern void scan_init(void);
+    scan_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
-    if (ms_opt.leak_check) {
-        extern void report_init(void);
-        report_init();
+    /* The error detectors first: registered first, they are inside the tracker. */
+    extern void detectors_init(void);
+    detectors_init();
+    extern void report_init(void);
+    extern void report_register_exit(void);
+    report_init();
+    if (ms_opt.leak_check)
         tracker_init();
-    }
+    if (ms_opt.leak_check || ms_opt.guard || ms_opt.quarantine || ms_opt.error_exitcode)
+        report_register_exit();
+    /* Lookups that found nothing (a C program has no __cxa_demangle) left a message the
+     * program's first dlerror() would read: clear it. */
+    dlerror();
     ms_tls.guard = guard;
     atomic_store_explicit(&ms_init_state, 2, memory_order_release);
 }

@@ -85,6 +85,7 @@ struct ms_tls {
     unsigned crit;             /* block-table locks held: a stop-the-world request waits */
     unsigned stop_deferred;    /* a stop request arrived inside a critical section */
     const ms_call *call;       /* what the running hook was called for */
+    void *call_fp;             /* that call's entry frame, for ms_spy_stack */
     unsigned gate_depth;       /* inside mallocspy's calls that may reach the loader's lock */
 };
 extern MS_TLS struct ms_tls ms_tls;
@@ -162,6 +163,16 @@ struct real_allocator {
 /* The site kind of a page mapping (beyond the calls spies see). */
 #define MS_CALL_MMAP 100
 extern struct real_allocator ms_real;
+
+/* What libstdc++ offers, looked up once at start-up: dlsym later would clobber the
+ * program's dlerror() state (glibc frees the pending message on every dlsym).  NULL when
+ * the program has no libstdc++ (a C program has no mangled names to show). */
+struct cxx_runtime {
+    char *(*demangle)(const char *, char *, size_t *, int *);
+    void (*(*get_new_handler)(void))(void);
+    void *(*operator_new)(size_t);
+};
+extern struct cxx_runtime ms_cxx;
 extern bool ms_real_is_glibc;   /* the allocator below is glibc's own malloc */
 void real_resolve(void);
 /* The static arena serves allocations made before the real allocator is known. */
@@ -208,6 +219,10 @@ struct ms_options {
     int stop_signal;           /* real-time signal that stops threads for a scan; 0: default */
     bool halt_on_error;        /* abort after reporting the first heap error */
     bool mappings;             /* track the program's anonymous mappings */
+    bool mismatch;             /* report malloc/delete, new/free and new[]/delete mixes */
+    size_t guard;              /* redzone bytes on each side of a block; 0: none */
+    size_t quarantine;         /* bytes of freed blocks held back; 0: none */
+    int malloc_fill, free_fill; /* byte new and freed blocks are filled with; -1: none */
     int error_exitcode;        /* exit status of a process that had a heap error; 0: keep */
     unsigned stack_cache;      /* entries of the per-thread stack cache (0: off) */
 };
@@ -273,6 +288,8 @@ bool blocks_take(uintptr_t addr, struct block *out, size_t *size);
 bool blocks_find(uintptr_t addr, struct block *out, size_t *size);
 size_t block_size(const struct block *b);
 void blocks_for_each_unlocked(void (*fn)(const struct block *, void *), void *arg);
+/* The block that p points inside of (a walk of the whole table: for error paths). */
+bool blocks_containing(uintptr_t p, struct block *out, size_t *size);
 void stop_park_deferred(void);
 extern atomic_bool ms_blocks_used;     /* the table has held something */
 /* Calls fn on a consistent copy of each block, shard by shard (locks taken). */

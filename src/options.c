@@ -16,6 +16,8 @@ void options_defaults(struct ms_options *o)
     o->report = REPORT_TEXT;
     o->stack_cache = 4096;
     o->mappings = true;
+    o->mismatch = true;
+    o->malloc_fill = o->free_fill = -1;
 }
 
 static bool parse_ulong(const char *v, size_t len, unsigned long *out)
@@ -116,6 +118,47 @@ static bool parse_rt_signal(const char *v, size_t len, int *out)
     return true;
 }
 
+/* A byte count, with an optional k, m or g (KiB, MiB, GiB). */
+static bool parse_bytes(const char *v, size_t len, size_t *out)
+{
+    size_t shift = 0;
+    if (len > 1) {
+        char u = v[len - 1];
+        shift = (u == 'k' || u == 'K') ? 10 : (u == 'm' || u == 'M') ? 20 : (u == 'g' || u == 'G') ? 30 : 0;
+        if (shift)
+            len--;
+    }
+    unsigned long n;
+    if (!parse_ulong(v, len, &n) || n > (1ul << 40) >> shift)
+        return false;
+    *out = (size_t)n << shift;
+    return true;
+}
+
+/* A byte value: decimal or 0x-prefixed hexadecimal, 0..255. */
+static bool parse_byte(const char *v, size_t len, int *out)
+{
+    unsigned long n = 0;
+    if (len > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) {
+        if (len > 4)
+            return false;
+        for (size_t i = 2; i < len; i++) {
+            char c = v[i];
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            if (d < 0)
+                return false;
+            n = n * 16 + (unsigned long)d;
+        }
+    } else if (!parse_ulong(v, len, &n)) {
+        return false;
+    }
+    if (n > 255)
+        return false;
+    *out = (int)n;
+    return true;
+}
+
 static bool set_path(char *dst, size_t cap, const char *v, size_t len)
 {
     if (len == 0 || len >= cap)
@@ -191,6 +234,30 @@ static void parse_item(struct ms_options *o, const char *k, size_t klen, const c
             o->report_signal = sig;
         else
             bad_value(k, klen, v, vlen, "a signal name such as SIGUSR2, or its number");
+    } else if (key_is(k, klen, "mismatch")) {
+        if (parse_bool(v, vlen, &b))
+            o->mismatch = b;
+        else
+            bad_value(k, klen, v, vlen, "0 or 1");
+    } else if (key_is(k, klen, "guard")) {
+        size_t g;
+        /* guard=1 asks for redzones of the default size; a larger number is the size. */
+        if (parse_bytes(v, vlen, &g) && g <= 4096)
+            o->guard = g == 1 ? 16 : g;
+        else
+            bad_value(k, klen, v, vlen, "0, 1 or a byte count up to 4096");
+    } else if (key_is(k, klen, "quarantine")) {
+        size_t q;
+        if (parse_bytes(v, vlen, &q))
+            o->quarantine = q;
+        else
+            bad_value(k, klen, v, vlen, "a byte count, such as 1048576 or 64m");
+    } else if (key_is(k, klen, "malloc_fill")) {
+        if (!parse_byte(v, vlen, &o->malloc_fill))
+            bad_value(k, klen, v, vlen, "a byte, 0 to 255 or 0x00 to 0xff");
+    } else if (key_is(k, klen, "free_fill")) {
+        if (!parse_byte(v, vlen, &o->free_fill))
+            bad_value(k, klen, v, vlen, "a byte, 0 to 255 or 0x00 to 0xff");
     } else if (key_is(k, klen, "mappings")) {
         if (parse_bool(v, vlen, &b))
             o->mappings = b;

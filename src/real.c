@@ -8,6 +8,7 @@
 
 struct real_allocator ms_real;
 bool ms_real_is_glibc;
+struct cxx_runtime ms_cxx;
 
 /* dlsym itself calls calloc (for its error buffer) before it can tell us where calloc is,
  * and the loader may allocate too: a few KiB served from here.  Never reused. */
@@ -66,6 +67,11 @@ void real_resolve(void)
         ms_real.calloc = (void *(*)(size_t, size_t))f;
     if ((f = dlsym(RTLD_NEXT, "malloc")))
         ms_real.malloc = (void *(*)(size_t))f;
+    ms_cxx.demangle = (char *(*)(const char *, char *, size_t *, int *))dlsym(RTLD_DEFAULT,
+                                                                             "__cxa_demangle");
+    ms_cxx.get_new_handler = (void (*(*)(void))(void))dlsym(RTLD_DEFAULT,
+                                                            "_ZSt15get_new_handlerv");
+    ms_cxx.operator_new = (void *(*)(size_t))dlsym(RTLD_NEXT, "_Znwm");
     /* glibc's malloc is the one in the module that also defines __libc_malloc. */
     Dl_info mi, gi;
     void *glibc = dlsym(RTLD_DEFAULT, "__libc_malloc");

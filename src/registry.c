@@ -275,6 +275,16 @@ MS_EXPORT int ms_register_spy_flags(ms_spy *spy, unsigned flags)
     return registry_register(spy, flags);
 }
 
+int registry_slot_of(const ms_spy *spy)
+{
+    for (int s = 0; s < MS_MAX_SPIES; s++) {
+        int st = atomic_load(&ms_slots[s].state);
+        if ((st == SLOT_ACTIVE || st == SLOT_PENDING) && ms_slots[s].spy == spy)
+            return s;
+    }
+    return -1;
+}
+
 void registry_fork_prepare(void) { ms_lock_acquire(&reg.lock); }
 void registry_fork_parent(void) { ms_lock_release(&reg.lock); }
 void registry_fork_child(void)

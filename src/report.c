@@ -701,8 +701,26 @@ static void write_file(const char *pattern, struct report *r, bool json)
 
 long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
 {
-    if (!ms_table_complete)
+    /* Redzones and the quarantine are checked by every report, and at exit. */
+    extern void guard_check_all(void);
+    extern void quarantine_check_all(void);
+    guard_check_all();
+    quarantine_check_all();
+    if (!ms_table_complete) {
+        /* No leak tracking: only the errors found, and their exit status. */
+        if (at_exit && ms_opt.json_path[0]) {
+            struct report r;
+            memset(&r, 0, sizeof r);
+            r.sym = symbolizer_new();
+            write_file(ms_opt.json_path, &r, true);
+            symbolizer_free(r.sym);
+        }
+        if (at_exit && errors_count() && ms_opt.error_exitcode) {
+            fflush(NULL);
+            _exit(ms_opt.error_exitcode);
+        }
         return -1;
+    }
     unsigned guard = ms_tls.guard;
     ms_tls.guard = 1;
     ms_lock_acquire(&report_lock);

@@ -409,19 +409,20 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-static size_t static_tls_size(void)
+static size_t tls_size;       /* read-only after scan_init */
+
+/* At start-up, not during a scan: dlsym may take loader locks a stopped thread holds. */
+void scan_init(void)
 {
-    static size_t size;
-    if (!size) {
-        void (*f)(size_t *, size_t *) =
-            (void (*)(size_t *, size_t *))dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
-        size_t sz = 0, al = 0;
-        if (f)
-            f(&sz, &al);
-        size = sz ? sz : 64 * 1024;
-    }
-    return size;
+    void (*f)(size_t *, size_t *) =
+        (void (*)(size_t *, size_t *))dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
+    size_t sz = 0, al = 0;
+    if (f)
+        f(&sz, &al);
+    tls_size = sz ? sz : 64 * 1024;
 }
+
+static size_t static_tls_size(void) { return tls_size ? tls_size : 64 * 1024; }
 
 #define TCB_SPAN 0x1000          /* struct pthread lies above the thread pointer */
 #define RED_ZONE 128

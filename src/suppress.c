@@ -142,6 +142,11 @@ int supp_match(const struct suppressions *sp, const struct symbol *const *frames
                 supp_pattern_match(sp->s[k].pattern, f->module) ||
                 supp_pattern_match(sp->s[k].pattern, f->file))
                 return (int)k;
+            /* Inlined functions are frames of the report: their names and files count. */
+            for (unsigned j = 0; j < f->ninline; j++)
+                if (supp_pattern_match(sp->s[k].pattern, f->inl[j].function) ||
+                    supp_pattern_match(sp->s[k].pattern, f->inl[j].file))
+                    return (int)k;
         }
     return -1;
 }

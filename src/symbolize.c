@@ -52,9 +52,7 @@ struct symbolizer *symbolizer_new(void)
         arena_free(s, sizeof *s);
         return NULL;
     }
-    /* Only a C++ program has mangled names to show, and it has libstdc++ loaded. */
-    s->demangle = (char *(*)(const char *, char *, size_t *, int *))dlsym(RTLD_DEFAULT,
-                                                                          "__cxa_demangle");
+    s->demangle = ms_cxx.demangle;
     return s;
 }
 

@@ -121,8 +121,12 @@ void tracker_init(void)
         ms_table_complete = false;
         return;
     }
-    /* With no DSO handle: our own destructor must not run it early.  Registered before
-     * __libc_start_main registers the loader's destructors, it runs after them. */
+}
+
+/* With no DSO handle: our own destructor must not run it early.  Registered before
+ * __libc_start_main registers the loader's destructors, it runs after them. */
+void report_register_exit(void)
+{
     __cxa_atexit(report_at_exit, NULL, NULL);
 }
 
