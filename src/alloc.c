@@ -56,6 +56,7 @@ static void bad_pointer(const char *what, const void *p, void *fp)
         const struct site *s = site_by_id(b.site);
         e.alloc = s ? s->stack : NULL;
         e.bytes = size;
+        e.block = b.addr;
         ms_format(detail, sizeof detail, "the pointer is %zu byte(s) inside a %zu-byte block "
                   "at %p", (size_t)((uintptr_t)p - b.addr), size, (void *)b.addr);
         e.detail = detail;
@@ -67,10 +68,11 @@ static void bad_pointer(const char *what, const void *p, void *fp)
 static void wrong_heap(const char *what, const void *p, size_t size, const struct site *site,
                        uint32_t heap, void *fp)
 {
-    char detail[512];
+    char owner[256], detail[512];
+    /* heap_describe() answers in one per-thread buffer: the first answer is copied out. */
+    ms_format(owner, sizeof owner, "%s", heap_describe(site ? site->key.heap : 0));
     ms_format(detail, sizeof detail, "the block belongs to %s, the call was made on %s; "
-              "it is ignored", heap_describe(site ? site->key.heap : 0),
-              heap_describe(heap));
+              "it is ignored", owner, heap_describe(heap));
     struct ms_error e = { .kind = ERR_WRONG_HEAP, .address = (uintptr_t)p, .bytes = size,
                           .call = what, .alloc = site ? site->stack : NULL, .detail = detail };
     e.here = stack_capture(fp);
@@ -522,10 +524,6 @@ size_t ms_core_get_size_in(const void *p, ms_call_kind kind, uint32_t heap, void
         result = found ? bsize : real_usable_size((void *)p);
     } else {
         uint32_t mask = site ? site->key.mask : 0;
-        /* The real size: what was asked of the real allocator, not its rounded-up usable
-         * size, so a spy that strips its header and trailer gives back the request. */
-        size_t actual = found ? bsize + (size_t)(site ? site->key.delta : 0)
-                              : real_usable_size((void *)p);
         const struct stack_rec *bstack = site ? site->stack : NULL;
         ms_call call = { .kind = kind, .alignment = MS_ALIGN_MIN, .block = p,
                          .block_size = found ? bsize : 0,
@@ -533,7 +531,7 @@ size_t ms_core_get_size_in(const void *p, ms_call_kind kind, uint32_t heap, void
                          .block_kind = site ? (ms_call_kind)site->key.kind : 0,
                          .block_known = found, .allocator = heap_handle(heap) };
         ms_tls.call = &call;
-    ms_tls.call_fp = fp;
+        ms_tls.call_fp = fp;
         uint8_t order[MS_MAX_SPIES];
         unsigned n = 0;
         void *q = (void *)p;
@@ -550,6 +548,11 @@ size_t ms_core_get_size_in(const void *p, ms_call_kind kind, uint32_t heap, void
             }
             order[n++] = (uint8_t)s;
         }
+        /* The real size: what was asked of the real allocator, not its rounded-up usable
+         * size, so a spy that strips its header and trailer gives back the request.  A
+         * block the table does not know is measured where the hooks said it starts. */
+        size_t actual = found ? bsize + (size_t)(site ? site->key.delta : 0)
+                              : real_usable_size(q);
         for (unsigned j = n; j-- > 0;) {
             struct spy_slot *sl = &ms_slots[order[j]];
             if (sl->ops->post_get_size) {
@@ -598,12 +601,14 @@ int ms_core_did_alloc_in(const void *p, uint32_t heap, void *fp)
                : (ms_table_complete || heap || (uintptr_t)p % sizeof(void *)) ? 0 : -1;
     if (ch && !(found && b.site == SITE_INTERNAL)) {
         uint32_t mask = site ? site->key.mask : 0;
+        const struct stack_rec *bstack = site ? site->stack : NULL;
         ms_call call = { .kind = MS_CALL_DID_ALLOC, .alignment = MS_ALIGN_MIN, .block = p,
                          .block_size = found ? bsize : 0,
+                         .block_stack = bstack ? &bstack->pub : NULL,
                          .block_kind = site ? (ms_call_kind)site->key.kind : 0,
                          .block_known = found, .allocator = heap_handle(heap) };
         ms_tls.call = &call;
-    ms_tls.call_fp = fp;
+        ms_tls.call_fp = fp;
         uint8_t order[MS_MAX_SPIES];
         unsigned n = 0;
         void *q = (void *)p;

@@ -32,10 +32,21 @@ static struct {
 
 int log_text_fd(void);
 
+/* The call that erred says what was attempted: a realloc or a size query of a bad pointer
+ * is no free. */
+static const char *invalid_what(const char *call)
+{
+    if (call && strstr(call, "realloc"))
+        return "attempting to reallocate a pointer that is not a live block";
+    if (call && (strstr(call, "size") || strstr(call, "did_alloc")))
+        return "attempting to query the size of a pointer that is not a live block";
+    return "attempting to free a pointer that is not a live block";
+}
+
 static void write_error(struct writer *w, const struct ms_error *e)
 {
     static const char *const what[NERR] = {
-        "attempting to free a pointer mallocspy never handed out",
+        NULL,                  /* worded after the call: see invalid_what() */
         "attempting double-free",
         "mismatched deallocation",
         "heap-buffer-overflow",
@@ -44,7 +55,8 @@ static void write_error(struct writer *w, const struct ms_error *e)
         "call through the wrong heap",
     };
     w_str(w, "=================================================================\n");
-    w_fmt(w, "==%d==ERROR: mallocspy: %s on 0x%lx", (int)getpid(), what[e->kind],
+    w_fmt(w, "==%d==ERROR: mallocspy: %s on 0x%lx", (int)getpid(),
+          e->kind == ERR_INVALID_FREE ? invalid_what(e->call) : what[e->kind],
           (unsigned long)e->address);
     if (e->call)
         w_fmt(w, " in %s", e->call);
@@ -124,6 +136,9 @@ void errors_write_json(struct writer *w, struct symbolizer *sym)
         if (e->kind == ERR_OVERFLOW || e->kind == ERR_UNDERFLOW ||
             e->kind == ERR_USE_AFTER_FREE)
             w_fmt(w, ",\"offset\":%ld,\"length\":%lu", e->offset, (unsigned long)e->length);
+        if (e->kind == ERR_INVALID_FREE && e->block)
+            w_fmt(w, ",\"block\":\"0x%lx\",\"offset\":%lu", (unsigned long)e->block,
+                  (unsigned long)(e->address - e->block));
         w_str(w, ",\"stacks\":{\"alloc\":");
         report_json_stack(w, sym, e->alloc);
         w_str(w, ",\"free\":");

@@ -32,6 +32,7 @@ struct ms_error {
     long offset;               /* overflow/underflow/use after free: where the damage starts,
                                   relative to the block's start */
     size_t length;             /* and how many bytes */
+    uintptr_t block;           /* invalid free of an interior pointer: the block it is in */
     const char *detail;        /* one more line, or NULL */
 };
 

@@ -299,3 +299,14 @@ void pools_for_each_held(void (*fn)(const char *pool, size_t bytes,
 }
 
 void pools_fork_child(void) { ms_lock_reset(&pools.lock); }
+
+/* For the scan: a destroyed pool waits, allocated, for its last buffer, and only mallocspy's
+ * own list (never a root) still points to it: its memory must not be taken for a leak. */
+void pools_for_each_destroyed(void (*fn)(const void *pool, void *arg), void *arg)
+{
+    ms_lock_acquire(&pools.lock);
+    for (struct ms_pool *p = pools.all; p; p = p->next)
+        if (p->destroyed)
+            fn(p, arg);
+    ms_lock_release(&pools.lock);
+}

@@ -9,6 +9,8 @@ struct stack_rec;
 void pools_for_each_held(void (*fn)(const char *pool, size_t bytes,
                                     const struct stack_rec *taken, void *arg),
                          void *arg);
+/* Calls fn for each pool destroyed while buffers were still out. */
+void pools_for_each_destroyed(void (*fn)(const void *pool, void *arg), void *arg);
 void pools_fork_child(void);
 
 #endif

@@ -27,6 +27,7 @@
 
 #include "internal.h"
 #include "report.h"
+#include "pool.h"
 #include "scan.h"
 #include "stop.h"
 #include "modules.h"
@@ -360,6 +361,12 @@ static void drain(struct scanner *s)
 
 /* ---- roots ---------------------------------------------------------------------------- */
 
+static void pool_root(const void *pool, void *arg)
+{
+    uintptr_t word = (uintptr_t)pool;   /* scanned as a one-word root */
+    scan_words(arg, (uintptr_t)&word, (const unsigned char *)&word, sizeof word);
+}
+
 static int module_roots(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
@@ -591,6 +598,8 @@ static void classify_stopped(struct scan_job *job)
     if (job->entry)
         thread_roots(&s, job->entry->sp, (uintptr_t)__builtin_thread_pointer(),
                      job->entry->regs, job->entry->nregs, false);
+    drain(&s);
+    pools_for_each_destroyed(pool_root, &s);
     drain(&s);
     for (size_t i = 0; i < snap->n; i++)
         if (snap->b[i].mark == M_NONE && from_loader(&s, snap->b[i].site)) {

@@ -62,6 +62,8 @@ CHECK_RUNS := \
     check_threads report=quiet \
     check_programs report=quiet \
     check_tracker report=quiet \
+    check_family leak_check=0 \
+    check_family report=quiet \
     check_wrapper report=quiet
 
 check: all test-deps $(CHECK_BIN) $(PROG_BIN) $(EXAMPLE_BIN)
