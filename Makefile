@@ -7,6 +7,7 @@ libdir  := $(prefix)/lib
 incdir  := $(prefix)/include
 bindir  := $(prefix)/bin
 mandir  := $(prefix)/share/man
+datadir := $(prefix)/share/mallocspy
 pcdir   := $(libdir)/pkgconfig
 
 VERSION := $(shell sed -n 's/^\#define MALLOCSPY_VERSION "\(.*\)"/\1/p' include/mallocspy.h)
@@ -25,7 +26,11 @@ LIBS    := -lunwind -ldw -lelf -ldl -lpthread
 
 SRC     := $(wildcard src/*.c)
 PRE     := $(wildcard preload/*.c)
-OBJ     := $(SRC:src/%.c=$(B)/src/%.o) $(PRE:preload/%.c=$(B)/preload/%.o)
+# The flame graph template (scripts/flamegraph.svg, also read by mallocspy-report) is
+# built into the library as a C string.
+GEN     := $(B)/gen/flamegraph_template.c
+OBJ     := $(SRC:src/%.c=$(B)/src/%.o) $(PRE:preload/%.c=$(B)/preload/%.o) \
+           $(B)/gen/flamegraph_template.o
 LIB     := $(B)/libmallocspy.so
 
 .PHONY: all deps check clean install install-lib install-headers install-bin install-man \
@@ -41,6 +46,15 @@ $(B)/src/api.o: src/api.c src/*.h include/mallocspy.h | $(B)/src
 	$(CC) $(LIBCFLAGS) $(ENTRYFLAGS) -c $< -o $@
 $(B)/preload/%.o: preload/%.c src/*.h include/mallocspy.h | $(B)/preload
 	$(CC) $(LIBCFLAGS) $(ENTRYFLAGS) -c $< -o $@
+
+$(GEN): scripts/flamegraph.svg
+	@mkdir -p $(B)/gen
+	{ echo '/* Generated from scripts/flamegraph.svg by make. */'; \
+	  echo 'const char ms_flamegraph_template[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } > $@
+$(B)/gen/flamegraph_template.o: $(GEN)
+	$(CC) $(LIBCFLAGS) -c $< -o $@
 
 $(LIB): $(OBJ) src/exports.map
 	$(CC) $(LIBLDFLAGS) -o $@ $(OBJ) $(LIBS)
@@ -73,7 +87,27 @@ install-bin:
 	    -e 's|^MALLOCSPY_VERSION=.*|MALLOCSPY_VERSION="$(VERSION)"|' scripts/mallocspy \
 	    > $(DESTDIR)$(bindir)/mallocspy
 	chmod 755 $(DESTDIR)$(bindir)/mallocspy
+	install -d $(DESTDIR)$(datadir)
+	install -m 644 scripts/flamegraph.svg $(DESTDIR)$(datadir)/flamegraph.svg
+	sed -e 's|^MALLOCSPY_DATADIR = .*|MALLOCSPY_DATADIR = "$(datadir)"|' scripts/mallocspy-report \
+	    > $(DESTDIR)$(bindir)/mallocspy-report
+	chmod 755 $(DESTDIR)$(bindir)/mallocspy-report
 install-man:
 	install -d $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3
 	install -m 644 man/mallocspy.1 $(DESTDIR)$(mandir)/man1/mallocspy.1
 	install -m 644 man/mallocspy.3 $(DESTDIR)$(mandir)/man3/mallocspy.3
+
+# The benchmark of issue 5 (scripts/bench.py): mallocspy side by side with heaptrack,
+# LeakSanitizer and Valgrind; writes tests/bench/results.md.  Not a test: nothing here
+# asserts a timing.  Extra options through BENCH_ARGS (e.g. BENCH_ARGS=--quick).
+BENCH_CFLAGS := -std=gnu11 -Wall -Wextra -O2 -g
+BENCH_ARGS ?=
+$(B)/bench/%: tests/bench/%.c
+	@mkdir -p $(B)/bench
+	$(CC) $(BENCH_CFLAGS) $< -o $@ -lpthread
+$(B)/bench/lsan_signal_shim.so: tests/bench/lsan_signal_shim.c
+	@mkdir -p $(B)/bench
+	$(CC) $(BENCH_CFLAGS) -shared -fPIC $< -o $@ -ldl
+bench: all $(B)/bench/churn $(B)/bench/many_blocks $(B)/bench/runner \
+       $(B)/bench/lsan_signal_shim.so
+	python3 scripts/bench.py $(BENCH_ARGS)

@@ -3,7 +3,9 @@
 # installed: installs them when run as root, otherwise names the exact command to run.
 set -e
 want_build="libunwind-dev uthash-dev check libdw-dev libelf-dev pkg-config"
-want_test="libjemalloc2 libtcmalloc-minimal4 python3 perl gcc g++ gdb valgrind binutils file"
+# chromium renders the flame graphs in the test suite, as a user sees them.
+want_test="libjemalloc2 libtcmalloc-minimal4 python3 perl gcc g++ gdb valgrind binutils file
+           chromium fonts-dejavu-core"
 case "$1" in
     test) want="$want_build $want_test" ;;
     *) want="$want_build" ;;

@@ -60,11 +60,31 @@ struct site_key {
     uint64_t tag;              /* debug tag (file, line), 0: none */
 };
 struct stack_rec;
+/* Allocation profile counters (see profile.h): a thread's share of one site's, and the
+ * site's own. */
+#define PROF_SLOTS 256         /* per thread; a power of two */
+
+struct prof_entry {
+    uint32_t site;             /* 0: empty */
+    uint32_t temps;
+    uint64_t epoch;            /* prof.epoch when `live` last changed */
+    uint64_t allocs, bytes;
+    int64_t live;              /* bytes allocated here minus freed here */
+    int64_t at_peak;           /* `live` as it was at the peak of `epoch`... see above */
+};
+
+struct site_stats {
+    ms_lock lock;
+    uint64_t epoch, allocs, bytes, temps;
+    int64_t live, at_peak;
+};
+
 struct site {
     struct site_key key;
     uint32_t id;
     uint32_t flags;
     const struct stack_rec *stack;   /* key.stack's record, NULL for none */
+    struct site_stats stats;
 };
 #define SITE_CACHE 64
 struct site_cache_entry {
@@ -110,6 +130,9 @@ struct thread_state {
     uint64_t stack_hits, stack_misses;
     int *errno_ptr;            /* __errno_location() of this thread */
     struct site_cache_entry site_cache[SITE_CACHE];
+    void *last_alloc;          /* this thread's latest allocation, until its next free */
+    uint64_t tl_events;        /* timeline: operations since the clock was last read */
+    struct prof_entry prof[PROF_SLOTS];
 };
 
 struct thread_state *thread_state_slow(void);
@@ -225,8 +248,15 @@ struct ms_options {
     int malloc_fill, free_fill; /* byte new and freed blocks are filled with; -1: none */
     int error_exitcode;        /* exit status of a process that had a heap error; 0: keep */
     unsigned stack_cache;      /* entries of the per-thread stack cache (0: off) */
+    unsigned sites_top;        /* the profile's top sites by each measure */
+    bool timeline;             /* sample live bytes over time */
+    unsigned timeline_ms;      /* every this many milliseconds, */
+    uint64_t timeline_events;  /* or, if not 0, every this many operations of a thread */
+    char folded_path[4096];    /* folded stacks, weighted by `weight` */
+    char flamegraph_path[4096];
+    int weight;                /* enum prof_weight */
 };
-enum { REPORT_TEXT = 0, REPORT_QUIET = 1 };
+enum { REPORT_TEXT = 0, REPORT_QUIET = 1, REPORT_PROFILE = 2 };
 extern struct ms_options ms_opt;
 void options_defaults(struct ms_options *o);
 /* Parses a MALLOCSPY_OPTIONS string; warns on stderr about each bad item and goes on. */

@@ -18,6 +18,8 @@ void options_defaults(struct ms_options *o)
     o->mappings = true;
     o->mismatch = true;
     o->malloc_fill = o->free_fill = -1;
+    o->sites_top = 10;
+    o->timeline_ms = 10;
 }
 
 static bool parse_ulong(const char *v, size_t len, unsigned long *out)
@@ -222,8 +224,10 @@ static void parse_item(struct ms_options *o, const char *k, size_t klen, const c
             o->report = REPORT_TEXT;
         else if (vlen == 5 && !strncmp(v, "quiet", 5))
             o->report = REPORT_QUIET;
+        else if (vlen == 7 && !strncmp(v, "profile", 7))
+            o->report = REPORT_PROFILE;
         else
-            bad_value(k, klen, v, vlen, "text or quiet");
+            bad_value(k, klen, v, vlen, "text, quiet or profile");
     } else if (key_is(k, klen, "report_reachable")) {
         if (parse_bool(v, vlen, &b))
             o->report_reachable = b;
@@ -283,6 +287,44 @@ static void parse_item(struct ms_options *o, const char *k, size_t klen, const c
             o->stack_cache = (unsigned)n;
         else
             bad_value(k, klen, v, vlen, "a number of entries from 0 to 1048576");
+    } else if (key_is(k, klen, "sites_top")) {
+        if (parse_ulong(v, vlen, &n) && n <= 100000)
+            o->sites_top = (unsigned)n;
+        else
+            bad_value(k, klen, v, vlen, "a number of sites from 0 to 100000");
+    } else if (key_is(k, klen, "timeline")) {
+        if (parse_bool(v, vlen, &b))
+            o->timeline = b;
+        else
+            bad_value(k, klen, v, vlen, "0 or 1");
+    } else if (key_is(k, klen, "timeline_interval")) {
+        /* "10ms": time; a bare number: operations of a thread. */
+        if (vlen > 2 && !strncmp(v + vlen - 2, "ms", 2) && parse_ulong(v, vlen - 2, &n) &&
+            n >= 1 && n <= 3600000) {
+            o->timeline_ms = (unsigned)n;
+            o->timeline_events = 0;
+        } else if (parse_ulong(v, vlen, &n) && n >= 1) {
+            o->timeline_events = n;
+        } else {
+            bad_value(k, klen, v, vlen, "a time such as 10ms, or a number of operations");
+        }
+    } else if (key_is(k, klen, "folded_path")) {
+        if (!set_path(o->folded_path, sizeof o->folded_path, v, vlen))
+            bad_value(k, klen, v, vlen, "a file name");
+    } else if (key_is(k, klen, "flamegraph_path")) {
+        if (!set_path(o->flamegraph_path, sizeof o->flamegraph_path, v, vlen))
+            bad_value(k, klen, v, vlen, "a file name");
+    } else if (key_is(k, klen, "weight")) {
+        static const char *const names[] = { "leaked", "allocated", "allocations", "peak",
+                                             "temporary" };
+        int found = -1;
+        for (int i = 0; i < (int)ARRAY_SIZE(names); i++)
+            if (key_is(v, vlen, names[i]))
+                found = i;
+        if (found >= 0)
+            o->weight = found;
+        else
+            bad_value(k, klen, v, vlen, "leaked, allocated, allocations, peak or temporary");
     } else {
         char kb[64];
         size_t kl = klen < sizeof kb - 1 ? klen : sizeof kb - 1;

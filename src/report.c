@@ -24,6 +24,8 @@
 #include "errors.h"
 #include "heap.h"
 #include "pool.h"
+#include "profile.h"
+#include "flamegraph.h"
 
 void tracker_counters(uint64_t *allocs, uint64_t *frees, int64_t *peak);
 
@@ -50,6 +52,9 @@ struct report {
     int64_t peak;
     struct symbolizer *sym;
     struct suppressions *supp;
+    struct prof_stack *ps;     /* the profile, by stack, when a report needs it */
+    size_t nps;
+    struct prof_summary psum;
 };
 
 static ms_lock report_lock = MS_LOCK_INIT;   /* one report at a time */
@@ -344,6 +349,9 @@ static bool build(struct report *r, const struct scan_entry *entry, pid_t exclud
     }
     sort_groups(r->g, r->ng);
     tally(r);
+    if (ms_opt.report == REPORT_PROFILE || ms_opt.json_path[0] ||
+        ((ms_opt.folded_path[0] || ms_opt.flamegraph_path[0]) && ms_opt.weight != W_LEAKED))
+        r->ps = prof_stacks(&r->nps, &r->psum);
     return true;
 }
 
@@ -356,6 +364,7 @@ static void release(struct report *r)
         arena_free(r->g, r->capg * sizeof *r->g);
     symbolizer_free(r->sym);
     supp_free(r->supp);
+    prof_stacks_free(r->ps, r->nps);
 }
 
 /* ---- text ---------------------------------------------------------------------------- */
@@ -432,6 +441,8 @@ static void write_text(struct writer *w, struct report *r)
 {
     uint64_t leaked_bytes = leaked(r, r->bytes), leaked_blocks = leaked(r, r->blocks);
     bool reachable = ms_opt.report_reachable && r->blocks[KIND_REACHABLE];
+    if (ms_opt.report == REPORT_PROFILE && prof.on)
+        prof_write_text(w, r->sym, r->ps, r->nps, &r->psum);
     if (leaked_blocks || reachable) {
         w_str(w, "\n=================================================================\n");
         w_fmt(w, "==%d==ERROR: mallocspy: detected memory leaks\n", (int)getpid());
@@ -571,10 +582,13 @@ static void write_json(struct writer *w, struct report *r)
         w_fmt(w, ",\"blocks\":%lu,\"bytes\":%lu}", (unsigned long)r->supp->s[k].hits,
               (unsigned long)r->supp->s[k].bytes);
     }
+    w_str(w, "],\n");
+    prof_write_json(w, r->sym, r->ps, r->nps, &r->psum);
+    prof_write_timeline(w);
     char secs[32];
     ms_format(secs, sizeof secs, "%lu.%06lu", (unsigned long)r->scan_seconds,
               (unsigned long)((r->scan_seconds - (double)(unsigned long)r->scan_seconds) * 1e6));
-    w_fmt(w, "],\n\"mallocspy\":{\"own_bytes\":%lu,\"table_bytes\":%lu,\"stacks\":%u,"
+    w_fmt(w, ",\n\"mallocspy\":{\"own_bytes\":%lu,\"table_bytes\":%lu,\"stacks\":%u,"
              "\"sites\":%u,\"scan_seconds\":%s,\"threads_stopped\":%u,"
              "\"threads_not_stopped\":%u}}\n",
           (unsigned long)arena_bytes(), (unsigned long)blocks_table_bytes(), stacks_count(),
@@ -699,6 +713,59 @@ static void write_file(const char *pattern, struct report *r, bool json)
                 strerror(w.err));
 }
 
+/* folded_path and flamegraph_path: the leaks, or the profile, by `weight`. */
+static void write_pictures(struct report *r)
+{
+    if (!ms_opt.folded_path[0] && !ms_opt.flamegraph_path[0])
+        return;
+    bool leaks = ms_opt.weight == W_LEAKED;
+    size_t cap = leaks ? r->ng : r->nps, n = 0;
+    struct fg_item *it = cap ? pages_alloc(cap * sizeof *it) : NULL;
+    if (cap && !it) {
+        ms_warn("out of memory for the flame graph");
+        return;
+    }
+    for (size_t i = 0; leaks && i < r->ng; i++) {
+        const struct group *g = &r->g[i];
+        if (g->kind == KIND_DEFINITE || g->kind == KIND_INDIRECT || g->kind == KIND_MAPPING ||
+            g->kind == KIND_POOL)
+            it[n++] = (struct fg_item){ stack_by_id(g->stack), g->bytes, g->blocks, g->bytes };
+    }
+    for (size_t i = 0; !leaks && i < r->nps; i++) {
+        const struct prof_stack *p = &r->ps[i];
+        uint64_t v = ms_opt.weight == W_ALLOCATED ? p->bytes
+                   : ms_opt.weight == W_COUNT     ? p->allocs
+                   : ms_opt.weight == W_PEAK      ? (uint64_t)p->at_peak
+                                                  : p->temps;
+        if (v)
+            it[n++] = (struct fg_item){ p->stack ? stack_by_id(p->stack) : NULL, v, p->allocs,
+                                        p->bytes };
+    }
+    if (ms_opt.folded_path[0])
+        folded_write(ms_opt.folded_path, r->sym, it, n);
+    if (ms_opt.flamegraph_path[0]) {
+        static const char *const what[NWEIGHTS] = {
+            "Leaked bytes", "Bytes allocated", "Allocations", "Bytes live at the peak",
+            "Temporary allocations",
+        };
+        char exe[4096], title[4200], sub[256];
+        ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[len > 0 ? len : 0] = 0;
+        const char *base = strrchr(exe, '/');
+        ms_format(title, sizeof title, "%s by stack: %s (pid %d)", what[ms_opt.weight],
+                  len > 0 ? (base ? base + 1 : exe) : "?", (int)getpid());
+        ms_format(sub, sizeof sub, "mallocspy %s, weight=%s", MALLOCSPY_VERSION,
+                  prof_weight_name[ms_opt.weight]);
+        bool counts = ms_opt.weight == W_COUNT || ms_opt.weight == W_TEMPORARY;
+        struct fg_info info = { title, sub, prof_weight_name[ms_opt.weight],
+                                counts ? "allocations" : "bytes",
+                                leaks ? "blocks" : "allocations" };
+        flamegraph_write(ms_opt.flamegraph_path, r->sym, it, n, &info);
+    }
+    if (it)
+        pages_free(it, cap * sizeof *it);
+}
+
 long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
 {
     /* Redzones and the quarantine are checked by every report, and at exit. */
@@ -724,6 +791,8 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
     unsigned guard = ms_tls.guard;
     ms_tls.guard = 1;
     ms_lock_acquire(&report_lock);
+    if (at_exit)
+        prof_timeline_end();
     struct report r;
     build(&r, entry, report_signal_thread());
     long leaked_n = (long)leaked(&r, r.blocks);
@@ -749,6 +818,7 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
         }
         if (ms_opt.json_path[0])
             write_file(ms_opt.json_path, &r, true);
+        write_pictures(&r);
     }
     release(&r);
     ms_lock_release(&report_lock);

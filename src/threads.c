@@ -50,7 +50,8 @@ struct thread_state *thread_state_slow(void)
     if (ts) {
         ts->tid = tid;
         stack_thread_exit(ts);     /* its cached stacks belong to a stack that is gone */
-        memset(&ts->tracker, 0, sizeof ts->tracker);
+        /* What it counted after its exit destructor ran goes to the globals first. */
+        tracker_thread_exit(ts);
         memset(ts->site_cache, 0, sizeof ts->site_cache);
         atomic_store(&ts->exiting, 0);
     } else {

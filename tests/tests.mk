@@ -29,9 +29,10 @@ $(B)/asan/%.o: src/%.c src/*.h include/mallocspy.h
 	@mkdir -p $(B)/asan
 	$(CC) $(BASE) -O1 -g -fno-omit-frame-pointer $(CORE_SAN) -c $< -o $@
 $(B)/tests/check_core: tests/check_core.c tests/testutil.c tests/*.h \
-                       $(SRC:src/%.c=$(B)/asan/%.o) | $(B)/tests
+                       $(SRC:src/%.c=$(B)/asan/%.o) $(B)/gen/flamegraph_template.o | $(B)/tests
 	$(CC) $(TEST_CFLAGS) $(CORE_SAN) tests/check_core.c tests/testutil.c \
-	    $(SRC:src/%.c=$(B)/asan/%.o) -o $@ $(CHECK_LIBS) $(LIBS) -lm
+	    $(SRC:src/%.c=$(B)/asan/%.o) $(B)/gen/flamegraph_template.o -o $@ $(CHECK_LIBS) \
+	    $(LIBS) -lm
 
 # Helper programs: built with debug information.  Only those that include mallocspy.h
 # link libmallocspy (it defines malloc, so --as-needed would keep it for any program);
@@ -64,6 +65,7 @@ CHECK_RUNS := \
     check_tracker report=quiet \
     check_family leak_check=0 \
     check_family report=quiet \
+    check_errors report=quiet \
     check_wrapper report=quiet
 
 check: all test-deps $(CHECK_BIN) $(PROG_BIN) $(EXAMPLE_BIN)
