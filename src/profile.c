@@ -347,7 +347,8 @@ void prof_write_text(struct writer *w, struct symbolizer *sym, const struct prof
                                   doubles */
 #define TL_CLOCK_EVERY 32      /* operations between two looks at the clock */
 
-struct tl_sample { uint64_t ns; int64_t bytes; };
+/* bytes: live when the sample was taken; max: the most live since the sample before. */
+struct tl_sample { uint64_t ns; int64_t bytes, max; };
 
 static struct {
     ms_lock lock;              /* everything below but wmax */
@@ -365,7 +366,7 @@ static uint64_t now_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-static void tl_append(uint64_t ns, int64_t bytes)
+static void tl_append(uint64_t ns, int64_t bytes, int64_t max)
 {
     if (!tl.s)
         return;
@@ -373,12 +374,12 @@ static void tl_append(uint64_t ns, int64_t bytes)
         /* Half the resolution, the same picture: each pair keeps its larger value. */
         for (size_t i = 0; i < TL_MAX / 2; i++) {
             struct tl_sample a = tl.s[2 * i], b = tl.s[2 * i + 1];
-            tl.s[i] = (struct tl_sample){ b.ns, a.bytes > b.bytes ? a.bytes : b.bytes };
+            tl.s[i] = (struct tl_sample){ b.ns, b.bytes, a.max > b.max ? a.max : b.max };
         }
         tl.n = TL_MAX / 2;
         tl.interval *= 2;
     }
-    tl.s[tl.n++] = (struct tl_sample){ ns - tl.t0, bytes };
+    tl.s[tl.n++] = (struct tl_sample){ ns - tl.t0, bytes, max > bytes ? max : bytes };
 }
 
 static void tl_sample(int64_t est)
@@ -387,7 +388,7 @@ static void tl_sample(int64_t est)
     ms_lock_acquire(&tl.lock);
     bool due = ms_opt.timeline_events || t - tl.last >= tl.interval;
     if (due) {
-        tl_append(t, atomic_exchange(&tl.wmax, est));
+        tl_append(t, est, atomic_exchange(&tl.wmax, est));
         tl.last = t;
     }
     ms_lock_release(&tl.lock);
@@ -404,14 +405,23 @@ void prof_timeline_tick(struct thread_state *ts, int64_t est)
     tl_sample(est);
 }
 
+struct live_sum { int64_t live; };
+static void add_live(struct thread_state *ts, void *arg)
+{
+    struct live_sum *ls = arg;
+    if (!atomic_load(&ts->exiting))
+        ls->live += PGET(ts->tracker.live_delta);
+}
+
 void prof_timeline_end(void)
 {
     if (!prof.timeline)
         return;
+    struct live_sum ls = { atomic_load(&prof.live) };
+    threads_for_each(add_live, &ls);
     ms_lock_acquire(&tl.lock);
     uint64_t t = now_ns();
-    int64_t live = atomic_load(&tl.wmax);
-    tl_append(t, live);
+    tl_append(t, ls.live, atomic_exchange(&tl.wmax, ls.live));
     tl.last = t;
     ms_lock_release(&tl.lock);
 }
@@ -424,8 +434,8 @@ void prof_write_timeline(struct writer *w)
     int64_t top = 0;
     size_t at = 0;
     for (size_t i = 0; i < tl.n; i++)
-        if (tl.s[i].bytes > top) {
-            top = tl.s[i].bytes;
+        if (tl.s[i].max > top) {
+            top = tl.s[i].max;
             at = i;
         }
     if (ms_opt.timeline_events)
@@ -437,9 +447,9 @@ void prof_write_timeline(struct writer *w)
           (unsigned long)(tl.n ? tl.s[at].ns / 1000000 : 0),
           (unsigned long)(tl.n ? tl.s[at].ns / 1000 % 1000 : 0));
     for (size_t i = 0; i < tl.n; i++)
-        w_fmt(w, "%s{\"ms\":%lu.%03lu,\"bytes\":%ld}", i ? "," : "",
+        w_fmt(w, "%s{\"ms\":%lu.%03lu,\"bytes\":%ld,\"max\":%ld}", i ? "," : "",
               (unsigned long)(tl.s[i].ns / 1000000), (unsigned long)(tl.s[i].ns / 1000 % 1000),
-              (long)tl.s[i].bytes);
+              (long)tl.s[i].bytes, (long)tl.s[i].max);
     w_str(w, "]}");
     ms_lock_release(&tl.lock);
 }
@@ -459,7 +469,7 @@ void prof_init(void)
     tl.t0 = tl.last = now_ns();
     tl.interval = ms_opt.timeline_events ? ms_opt.timeline_events
                                          : (uint64_t)ms_opt.timeline_ms * 1000000u;
-    tl_append(tl.t0, 0);
+    tl_append(tl.t0, 0, 0);
     prof.timeline = true;
 }
 

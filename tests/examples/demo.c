@@ -1,6 +1,7 @@
 /* The program the README runs under mallocspy: a small inventory that keeps a cache on
- * purpose, forgets a list of records, and loses a label.  Built with -g, so the report
- * names files and lines. */
+ * purpose, forgets a list of records, and loses a label; in between it works through
+ * batches that it frees completely.  Built with -g, so the report names files and
+ * lines. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -59,11 +60,34 @@ static void tidy_work(void)
     }
 }
 
+/* Holds a batch of buffers for a while, then frees them all: nothing leaks, but the
+ * profile sees where the bytes went and the timeline shows each batch as a hump. */
+static void process_batch(int n, size_t size)
+{
+    char *buf[256];
+    for (int i = 0; i < n; i++) {
+        buf[i] = malloc(size + 16 * (size_t)i);
+        memset(buf[i], i, size);
+    }
+    usleep(20000);
+    for (int i = 0; i < n; i++)
+        free(buf[i]);
+}
+
+static void process_batches(void)
+{
+    for (int b = 1; b <= 4; b++) {
+        process_batch(64 * b, 1024 * (size_t)b);
+        usleep(10000);
+    }
+}
+
 int main(void)
 {
     warm_cache();
     load_records(10);
     print_label("inventory loaded");
+    process_batches();
     tidy_work();
     return cache[0];   /* the cache is still in use at the end */
 }
