@@ -45,17 +45,22 @@ static inline uint64_t mix(uintptr_t a)
 }
 
 /* The table's locks are the only ones a stop-the-world request waits for: inside them a
- * shard may be half-moved. */
-static inline void shard_lock(struct shard *s)
+ * shard may be half-moved.  While one thread alone takes part, it takes none (see
+ * threads_mark_threaded); it still counts itself inside, for a stop request. */
+static inline bool shard_lock(struct shard *s)
 {
     ms_tls.crit++;
+    if (likely(!atomic_load_explicit(&ms_threaded, memory_order_relaxed)))
+        return false;
     ms_lock_acquire(&s->lock);
+    return true;
 }
 
 void stop_park_deferred(void);
-static inline void shard_unlock(struct shard *s)
+static inline void shard_unlock(struct shard *s, bool held)
 {
-    ms_lock_release(&s->lock);
+    if (held)
+        ms_lock_release(&s->lock);
     if (--ms_tls.crit == 0 && unlikely(ms_tls.stop_deferred))
         stop_park_deferred();
 }
@@ -138,10 +143,10 @@ bool blocks_insert(uintptr_t addr, size_t size, uint32_t site)
     uint32_t sz32 = size >= BLOCK_BIG_SIZE ? BLOCK_BIG_SIZE : (uint32_t)size;
     if (sz32 == BLOCK_BIG_SIZE)
         big_set(addr, size);
-    shard_lock(s);
+    bool held = shard_lock(s);
     if ((s->count + 1) * 4 > (s->mask + 1) * 3 || !s->slots) {
         if (!grow(s)) {
-            shard_unlock(s);
+            shard_unlock(s, held);
             return false;
         }
     }
@@ -155,7 +160,7 @@ bool blocks_insert(uintptr_t addr, size_t size, uint32_t site)
     s->slots[i].site = site;
     s->slots[i].size = sz32;
     s->slots[i].addr = addr;
-    shard_unlock(s);
+    shard_unlock(s, held);
     if (unlikely(!atomic_load_explicit(&ms_blocks_used, memory_order_relaxed)))
         atomic_store(&ms_blocks_used, true);
     return true;
@@ -183,9 +188,9 @@ bool blocks_take(uintptr_t addr, struct block *out, size_t *size)
     uint64_t h = mix(addr);
     struct shard *s = &tab.shard[h & (NSHARDS - 1)];
     uint32_t i;
-    shard_lock(s);
+    bool held = shard_lock(s);
     if (!lookup(s, h, addr, &i)) {
-        shard_unlock(s);
+        shard_unlock(s, held);
         return false;
     }
     *out = s->slots[i];
@@ -206,7 +211,7 @@ bool blocks_take(uintptr_t addr, struct block *out, size_t *size)
     }
     s->slots[hole].addr = 0;
     s->count--;
-    shard_unlock(s);
+    shard_unlock(s, held);
     *size = out->size == BLOCK_BIG_SIZE ? big_get(addr, true) : out->size;
     return true;
 }
@@ -216,11 +221,11 @@ bool blocks_find(uintptr_t addr, struct block *out, size_t *size)
     uint64_t h = mix(addr);
     struct shard *s = &tab.shard[h & (NSHARDS - 1)];
     uint32_t i;
-    shard_lock(s);
+    bool held = shard_lock(s);
     bool found = lookup(s, h, addr, &i);
     if (found)
         *out = s->slots[i];
-    shard_unlock(s);
+    shard_unlock(s, held);
     if (found)
         *size = out->size == BLOCK_BIG_SIZE ? big_get(addr, false) : out->size;
     return found;
@@ -231,7 +236,7 @@ bool blocks_containing(uintptr_t p, struct block *out, size_t *size)
     bool found = false;
     for (unsigned k = 0; k < NSHARDS && !found; k++) {
         struct shard *s = &tab.shard[k];
-        shard_lock(s);
+        bool held = shard_lock(s);
         for (uint32_t i = 0; s->slots && i <= s->mask; i++) {
             const struct block *b = &s->slots[i];
             if (!b->addr || b->site == SITE_INTERNAL || p < b->addr)
@@ -243,7 +248,7 @@ bool blocks_containing(uintptr_t p, struct block *out, size_t *size)
                 break;
             }
         }
-        shard_unlock(s);
+        shard_unlock(s, held);
     }
     if (found)
         *size = block_size(out);
@@ -254,11 +259,11 @@ void blocks_for_each(void (*fn)(const struct block *, void *), void *arg)
 {
     for (unsigned k = 0; k < NSHARDS; k++) {
         struct shard *s = &tab.shard[k];
-        shard_lock(s);
+        bool held = shard_lock(s);
         for (uint32_t i = 0; s->slots && i <= s->mask; i++)
             if (s->slots[i].addr)
                 fn(&s->slots[i], arg);
-        shard_unlock(s);
+        shard_unlock(s, held);
     }
 }
 

@@ -150,6 +150,9 @@ void threads_for_each(void (*fn)(struct thread_state *, void *), void *arg);
 /* Waits until every operation that was running on another thread has finished. */
 void threads_synchronize(void);
 extern bool ms_fence_on_op;  /* no membarrier: operations pay for a full fence */
+/* More than one thread has taken part in operations: the block table's locks are taken. */
+extern atomic_bool ms_threaded;
+void threads_mark_threaded(void);
 
 static inline void op_begin(struct thread_state *ts)
 {

@@ -12,6 +12,7 @@
 
 MS_TLS struct ms_tls ms_tls;
 bool ms_fence_on_op;
+atomic_bool ms_threaded;
 
 static struct {
     ms_lock lock;                      /* list insertion and recycling */
@@ -19,6 +20,7 @@ static struct {
     pthread_key_t key;                 /* read-only after init: runs thread_exit */
     bool key_ok;
     bool membarrier_ok;                /* read-only after init */
+    unsigned assigned;                 /* states handed to threads, up to 2 */
 } threads = { .lock = MS_LOCK_INIT };
 
 static pid_t gettid_raw(void) { return (pid_t)syscall(SYS_gettid); }
@@ -65,10 +67,13 @@ struct thread_state *thread_state_slow(void)
         ts->next = atomic_load(&threads.head);
         atomic_store_explicit(&threads.head, ts, memory_order_release);
     }
+    bool second = threads.assigned < 2 && ++threads.assigned == 2;
     ms_lock_release(&threads.lock);
 
     ts->errno_ptr = __errno_location();
     ms_tls.ts = ts;
+    if (second)
+        threads_mark_threaded();
     if (threads.key_ok)
         pthread_setspecific(threads.key, ts);
     ms_tls.guard = guard;
@@ -144,6 +149,17 @@ void threads_synchronize(void)
     errno = saved;
 }
 
+/* A second thread takes part: from now on the block table takes its locks.  Until then
+ * the one thread skips them (an atomic exchange an operation saved); the grace period
+ * lets an operation that started without them finish before this thread goes on. */
+void threads_mark_threaded(void)
+{
+    if (atomic_load(&ms_threaded))
+        return;
+    atomic_store(&ms_threaded, true);
+    threads_synchronize();
+}
+
 void threads_fork_prepare(void) { ms_lock_acquire(&threads.lock); }
 void threads_fork_parent(void) { ms_lock_release(&threads.lock); }
 
@@ -160,4 +176,7 @@ void threads_fork_child(void)
     }
     if (self)
         self->tid = gettid_raw();
+    /* The child is one thread again. */
+    threads.assigned = self ? 1 : 0;
+    atomic_store(&ms_threaded, false);
 }

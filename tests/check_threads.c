@@ -213,6 +213,74 @@ START_TEST(test_fork_from_threaded_process)
 }
 END_TEST
 
+/* A process starts with one thread, which keeps the block table without its locks; the
+ * second thread to take part turns them on while the first is busy in the table.  Each
+ * child of a fork is one thread again, so every child goes through that hand-over. */
+#define HANDOVER_BLOCKS 512
+static void *held_by_second[HANDOVER_BLOCKS];
+
+static void *second_thread(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < 200; round++)
+        for (int i = 0; i < HANDOVER_BLOCKS; i++) {
+            free(held_by_second[i]);
+            held_by_second[i] = malloc(32 + (size_t)i);
+        }
+    return NULL;
+}
+
+static int handover_child(void)
+{
+    static void *mine[HANDOVER_BLOCKS];
+    pthread_t t;
+    if (pthread_create(&t, NULL, second_thread, NULL) != 0)
+        return 2;
+    /* The first thread keeps at the table while the second starts. */
+    for (int round = 0; round < 200; round++)
+        for (int i = 0; i < HANDOVER_BLOCKS; i++) {
+            free(mine[i]);
+            mine[i] = malloc(48 + (size_t)i);
+        }
+    pthread_join(t, NULL);
+    ms_malloc *m = ms_get_malloc();
+    int bad = 0;
+    for (int i = 0; i < HANDOVER_BLOCKS; i++) {
+        bad += ms_did_alloc(m, mine[i]) != 1;
+        bad += ms_get_size(m, mine[i]) != 48 + (size_t)i;
+        bad += ms_did_alloc(m, held_by_second[i]) != 1;
+        bad += ms_get_size(m, held_by_second[i]) != 32 + (size_t)i;
+        free(mine[i]);
+        free(held_by_second[i]);
+    }
+    /* Freed: 0, or -1 ("cannot tell") when leak checking is off. */
+    for (int i = 0; i < HANDOVER_BLOCKS; i++)
+        bad += ms_did_alloc(m, mine[i]) == 1 || ms_did_alloc(m, held_by_second[i]) == 1;
+    return bad ? 1 : 0;
+}
+
+START_TEST(test_second_thread_hand_over)
+{
+    static struct header_spy h;
+    header_spy_init(&h);
+    ck_assert_int_eq(ms_register_spy(&h.base), MS_OK);
+    int ok = 0;
+    for (int i = 0; i < 30; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(20);
+            _exit(handover_child() == 0 && h.errors == 0 ? 0 : 1);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            ok++;
+    }
+    ms_revoke_spy(&h.base);
+    ck_assert_int_eq(ok, 30);
+}
+END_TEST
+
 /* The child may also exec at once: the new program gets its own mallocspy. */
 START_TEST(test_fork_exec)
 {
@@ -240,6 +308,7 @@ Suite *suite(void)
     tcase_add_test(t, test_exited_threads_lose_nothing);
     tcase_add_test(t, test_fork_from_threaded_process);
     tcase_add_test(t, test_fork_exec);
+    tcase_add_test(t, test_second_thread_hand_over);
     suite_add_tcase(s, t);
     return s;
 }
