@@ -450,6 +450,14 @@ static void thread_roots(struct scanner *s, uintptr_t sp, uintptr_t tp, const ui
         lo = m->lo;
     scan_range(s, lo, top);
     uintptr_t tls_lo = tp - static_tls_size(), tls_hi = tp + TCB_SPAN;
+    /* The TLS and the thread descriptor share the mapping that holds tp (the top of a
+     * thread's stack): whatever lies beyond it (often pages of mallocspy's own, full of
+     * block addresses) is no root. */
+    const struct mapping *tm = mapping_at(s, tp);
+    if (tm && tls_hi > tm->hi)
+        tls_hi = tm->hi;
+    if (tm && tls_lo < tm->lo)
+        tls_lo = tm->lo;
     if (!(tls_lo >= lo && tls_hi <= top))
         scan_range(s, tls_lo, tls_hi);
     s->excl_lo = s->excl_hi = 0;

@@ -63,6 +63,7 @@ CHECK_RUNS := \
     check_threads report=quiet \
     check_programs report=quiet \
     check_tracker report=quiet \
+    check_scan report=quiet \
     check_family leak_check=0 \
     check_family report=quiet \
     check_errors report=quiet \

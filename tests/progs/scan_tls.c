@@ -1,0 +1,91 @@
+/* For check_scan.c: blocks held only by thread-local variables.
+ *   scan_tls_main_alloc    1111 bytes, in the main thread's __thread variable;
+ *   scan_tls_thread_alloc  2222 bytes, in another thread's __thread variable, that thread
+ *                          blocked in read() on a pipe that never gets data.
+ * Both reachable.  The main thread calls exit() once the other is blocked.  With argument
+ * "drop" (the control), each thread clears its variable after storing: both leak.  No
+ * stdio. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline, noclone))
+#define MAIN_BYTES 1111
+#define THREAD_BYTES 2222
+
+__thread void *scan_tls_main_var;
+__thread void *scan_tls_thread_var;
+static int drop;
+static int ready[2], never[2];
+
+static NOINLINE void scrub_stack(void)
+{
+    volatile char buf[16384];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = 0;
+    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
+                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
+                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
+                     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
+}
+
+NOINLINE void *scan_tls_main_alloc(void)
+{
+    char *p = malloc(MAIN_BYTES);
+    memset(p, 1, MAIN_BYTES);
+    return p;
+}
+
+NOINLINE void *scan_tls_thread_alloc(void)
+{
+    char *p = malloc(THREAD_BYTES);
+    memset(p, 2, THREAD_BYTES);
+    return p;
+}
+
+static NOINLINE void thread_body(void)
+{
+    scan_tls_thread_var = scan_tls_thread_alloc();
+    __asm__ volatile("" : : : "memory");
+    if (drop)
+        scan_tls_thread_var = NULL;
+}
+
+static void *thread_main(void *arg)
+{
+    (void)arg;
+    thread_body();
+    scrub_stack();
+    char c = 1;
+    if (write(ready[1], &c, 1) != 1)
+        _exit(91);
+    for (;;)
+        if (read(never[0], &c, 1) == 0)
+            _exit(92);       /* never: the write end stays open */
+    return NULL;
+}
+
+static NOINLINE void main_body(void)
+{
+    scan_tls_main_var = scan_tls_main_alloc();
+    __asm__ volatile("" : : : "memory");
+    if (drop)
+        scan_tls_main_var = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    drop = argc > 1 && !strcmp(argv[1], "drop");
+    if (pipe(ready) || pipe(never))
+        return 90;
+    main_body();
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_main, NULL))
+        return 90;
+    char c;
+    if (read(ready[0], &c, 1) != 1)
+        return 91;
+    scrub_stack();
+    exit(0);
+}
