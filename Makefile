@@ -34,7 +34,7 @@ OBJ     := $(SRC:src/%.c=$(B)/src/%.o) $(PRE:preload/%.c=$(B)/preload/%.o) \
 LIB     := $(B)/libmallocspy.so
 
 .PHONY: all deps check clean install install-lib install-headers install-bin install-man \
-        demo bench
+        demo bench pictures
 all: deps $(LIB)
 
 deps:
@@ -68,6 +68,11 @@ include tests/tests.mk
 demo: all $(B)/tests/examples/demo
 	scripts/mallocspy --json $(B)/demo.json -- $(B)/tests/examples/demo
 	@echo "(the JSON report is in $(B)/demo.json)"
+
+# The pictures the README shows (man/images/), made from the demo; needs chromium.
+pictures: all $(B)/tests/examples/demo
+	@scripts/deps.sh test
+	B=$(B) scripts/pictures.sh
 
 clean:
 	rm -rf $(B)
