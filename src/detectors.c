@@ -244,6 +244,9 @@ static size_t guard_check(unsigned char *user, size_t known_size, const ms_stack
         if (f)
             report_redzone(ERR_OVERFLOW, user, size, f, (size_t)(l - f) + 1, alloc, here, call);
     }
+    /* Reported once: the redzones are made whole again, so only new damage is reported
+     * again (by the next report, or when the block goes). */
+    guard_write(user, m.front, size);
     return m.front;
 }
 
@@ -252,6 +255,9 @@ static size_t g_pre_alloc(ms_spy *self, size_t request)
     (void)self;
     gp.front = front_for(ms_spy_call()->alignment);
     gp.size = request;
+    /* No room for the redzones: the allocation fails, as it would have anyway. */
+    if (request > SIZE_MAX - gp.front - back_bytes())
+        return 0;
     return request + gp.front + back_bytes();
 }
 
@@ -303,6 +309,8 @@ static size_t g_pre_realloc(ms_spy *self, void *request, size_t size, void **new
         *new_request = request;
     }
     gp.size = size;
+    if (size > SIZE_MAX - gp.front - back_bytes())
+        return 0;      /* the realloc fails; the block stays as it was */
     return size + gp.front + back_bytes();
 }
 
@@ -494,6 +502,8 @@ static void q_check(const struct held *h, const char *when)
                           .free = (const struct stack_rec *)h->freed,
                           .offset = (long)((uintptr_t)first - h->user), .length = len };
     error_report(&e);
+    /* Reported once: the pattern is put back, so only new damage is reported again. */
+    memset(h->real, qt.byte, h->usable);
 }
 
 /* The oldest block leaves the quarantine: checked, then really freed.  Under qt.lock. */
@@ -527,7 +537,7 @@ static void *q_pre_free(ms_spy *self, void *request, bool spied)
         if (idx < 0)
             return request;
         struct ms_error e = { .kind = ERR_DOUBLE_FREE, .address = h.user, .bytes = h.size,
-                              .call = "free", .alloc = (const struct stack_rec *)h.alloc,
+                              .call = kind_call(c->kind), .alloc = (const struct stack_rec *)h.alloc,
                               .free = (const struct stack_rec *)h.freed,
                               .here = (const struct stack_rec *)ms_spy_stack() };
         error_report(&e);

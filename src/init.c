@@ -2,8 +2,12 @@
  * arrange for fork.  Runs on the first allocation of the process, or from our
  * constructor, whichever comes first. */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "modules.h"
@@ -71,6 +75,50 @@ static void fork_child(void)
     ms_tls.guard--;
 }
 
+/* MALLOCSPY_OPTIONS.  A program whose start-up code allocates before the C library has
+ * set up `environ` (clang's sanitizer runtimes do, from .preinit_array) would see none:
+ * then the process's initial environment is read from /proc.  Not for setuid programs,
+ * as secure_getenv. */
+static const char *options_env(void)
+{
+    const char *v = secure_getenv("MALLOCSPY_OPTIONS");
+    if (v || environ || getauxval(AT_SECURE))
+        return v;
+    static const char key[] = "MALLOCSPY_OPTIONS=";
+    static char value[8192];
+    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    /* Entries are NUL-terminated; `at` counts the bytes of the current one matched so
+     * far against key, then copies its value. */
+    char buf[4096];
+    size_t at = 0, len = 0;
+    bool in_value = false, found = false, dead = false;
+    ssize_t n;
+    while (!found && (n = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n && !found; i++) {
+            char c = buf[i];
+            if (c == 0) {
+                found = in_value;
+                at = 0;
+                dead = false;
+                in_value = false;
+            } else if (in_value) {
+                if (len < sizeof value - 1)
+                    value[len++] = c;
+            } else if (!dead && c == key[at]) {
+                if (++at == sizeof key - 1)
+                    in_value = true;
+            } else {
+                dead = true;
+            }
+        }
+    }
+    close(fd);
+    value[len] = 0;
+    return found || in_value ? value : NULL;
+}
+
 void ms_init_slow(void)
 {
     int expect = 0;
@@ -85,7 +133,7 @@ void ms_init_slow(void)
     ms_tls.guard = 1;
     real_resolve();
     options_defaults(&ms_opt);
-    options_parse(&ms_opt, secure_getenv("MALLOCSPY_OPTIONS"));
+    options_parse(&ms_opt, options_env());
     /* Set before anything else can allocate: from here every block is recorded. */
     ms_table_complete = ms_opt.leak_check;
     sites_init();

@@ -315,7 +315,8 @@ static void scan_range(struct scanner *s, uintptr_t lo, uintptr_t hi)
             for (uintptr_t a = lo; a < end;) {
                 size_t n = end - a < VMBUF ? end - a : VMBUF;
                 struct iovec local = { s->buf, n }, remote = { (void *)a, n };
-                ssize_t got = syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0);
+                ssize_t got = syscall(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote,
+                                      1L, 0L);
                 if (got <= 0)
                     break;    /* gone or shrunk under us: skip the rest */
                 scan_words(s, a, (const unsigned char *)s->buf, (size_t)got);
@@ -584,10 +585,10 @@ static void classify_stopped(struct scan_job *job)
     }
     /* Can we read our own memory without faulting?  (seccomp may forbid it) */
     {
-        char probe[8];
-        uintptr_t here = (uintptr_t)&probe;
-        struct iovec l = { s.buf, 8 }, r = { (void *)here, 8 };
-        if (!s.buf || syscall(SYS_process_vm_readv, getpid(), &l, 1, &r, 1, 0) != 8)
+        static const uint64_t probe = 0x6d616c6c6f637370;   /* read back, compared */
+        struct iovec l = { s.buf, sizeof probe }, r = { (void *)&probe, sizeof probe };
+        if (!s.buf || syscall(SYS_process_vm_readv, (long)getpid(), &l, 1L, &r, 1L, 0L) !=
+                          (long)sizeof probe || memcmp(s.buf, &probe, sizeof probe) != 0)
             s.vm_readv = false;
     }
 
