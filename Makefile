@@ -21,7 +21,9 @@ BASE    := -std=gnu11 $(WARN) -Iinclude -D_GNU_SOURCE
 LIBCFLAGS := $(BASE) $(CFLAGS) -fPIC -fvisibility=hidden -fno-strict-aliasing \
              -ftls-model=initial-exec
 ENTRYFLAGS := -fno-omit-frame-pointer -fno-optimize-sibling-calls
-LIBLDFLAGS := -shared -Wl,--no-undefined -Wl,--version-script=src/exports.map -Wl,-z,now -Wl,-z,relro
+# The soname lets a program linked with -lmallocspy and run under the preload share the
+# one copy the preload brought in.
+LIBLDFLAGS := -shared -Wl,-soname,libmallocspy.so -Wl,--no-undefined -Wl,--version-script=src/exports.map -Wl,-z,now -Wl,-z,relro
 LIBS    := -lunwind -ldw -lelf -ldl -lpthread
 
 SRC     := $(wildcard src/*.c)
@@ -101,6 +103,7 @@ install-man:
 	install -d $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3
 	install -m 644 man/mallocspy.1 $(DESTDIR)$(mandir)/man1/mallocspy.1
 	install -m 644 man/mallocspy.3 $(DESTDIR)$(mandir)/man3/mallocspy.3
+	echo '.so man1/mallocspy.1' > $(DESTDIR)$(mandir)/man1/mallocspy-report.1
 
 # The benchmark of issue 5 (scripts/bench.py): mallocspy side by side with heaptrack,
 # LeakSanitizer and Valgrind; writes tests/bench/results.md.  Not a test: nothing here

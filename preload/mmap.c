@@ -34,15 +34,24 @@ static inline bool track(int flags)
            (ms_table_complete || registry_chain());
 }
 
+/* What a successful mmap means for the tracked mappings: a new anonymous one is added;
+ * a file mapped with MAP_FIXED over a tracked one replaces that part of it. */
+static void mapped(void *p, size_t len, int flags, void *fp)
+{
+    int saved = errno;
+    if (track(flags))
+        mappings_add((uintptr_t)p, len, fp);
+    else if ((flags & MAP_FIXED) && !ms_tls.guard && ms_init_state == 2)
+        mappings_remove((uintptr_t)p, len);
+    errno = saved;
+}
+
 MS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     enter();
     void *p = real_mmap(addr, len, prot, flags, fd, off);
-    if (p != MAP_FAILED && track(flags)) {
-        int saved = errno;
-        mappings_add((uintptr_t)p, len, FRAME);
-        errno = saved;
-    }
+    if (p != MAP_FAILED)
+        mapped(p, len, flags, FRAME);
     return p;
 }
 
@@ -50,11 +59,8 @@ MS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
 {
     enter();
     void *p = real_mmap(addr, len, prot, flags, fd, off);
-    if (p != MAP_FAILED && track(flags)) {
-        int saved = errno;
-        mappings_add((uintptr_t)p, len, FRAME);
-        errno = saved;
-    }
+    if (p != MAP_FAILED)
+        mapped(p, len, flags, FRAME);
     return p;
 }
 
@@ -84,7 +90,11 @@ MS_EXPORT void *mremap(void *old, size_t oldlen, size_t len, int flags, ...)
                              : (void *)syscall(SYS_mremap, old, oldlen, len, flags, want);
     if (p != MAP_FAILED && !ms_tls.guard) {
         int saved = errno;
-        mappings_move((uintptr_t)old, oldlen, (uintptr_t)p, len);
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+        mappings_move((uintptr_t)old, oldlen, (uintptr_t)p, len,
+                      (flags & MREMAP_DONTUNMAP) != 0);
         errno = saved;
     }
     return p;

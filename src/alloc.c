@@ -258,6 +258,8 @@ static const char *call_name(ms_call_kind kind)
     case MS_CALL_REALLOC: return "realloc";
     case MS_CALL_USABLE_SIZE: return "malloc_usable_size";
     case MS_CALL_GET_SIZE: return "ms_get_size";
+    case MS_CALL_DELETE: return "operator delete";
+    case MS_CALL_DELETE_ARRAY: return "operator delete[]";
     default: return "free";
     }
 }

@@ -150,7 +150,10 @@ void ms_init_slow(void)
     report_init();
     if (ms_opt.leak_check)
         tracker_init();
-    if (ms_opt.leak_check || ms_opt.guard || ms_opt.quarantine || ms_opt.error_exitcode)
+    /* At exit: the leak report, or without it the checks of redzones and quarantine, the
+     * errors' JSON report and their exit status. */
+    if (ms_opt.leak_check || ms_opt.guard || ms_opt.quarantine || ms_opt.error_exitcode ||
+        ms_opt.json_path[0])
         report_register_exit();
     /* Lookups that found nothing (a C program has no __cxa_demangle) left a message the
      * program's first dlerror() would read: clear it. */

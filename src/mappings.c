@@ -3,6 +3,7 @@
  * lock: mapping calls are system calls, rarer and dearer than any lookup here.  Partial
  * unmaps split or trim the ranges they touch. */
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "mappings.h"
@@ -106,7 +107,15 @@ static void add(uintptr_t start, uintptr_t end, uint32_t site)
     mp.n++;
 }
 
-static uintptr_t page_up(size_t n) { return (n + 4095) & ~(uintptr_t)4095; }
+static uintptr_t page_up(size_t n)
+{
+    static uintptr_t page;
+    if (!page) {
+        long ps = sysconf(_SC_PAGESIZE);
+        page = ps > 0 ? (uintptr_t)ps : 4096;
+    }
+    return (n + page - 1) & ~(page - 1);
+}
 
 void mappings_add(uintptr_t start, size_t len, void *fp)
 {
@@ -129,15 +138,17 @@ void mappings_remove(uintptr_t start, size_t len)
     unlock();
 }
 
-/* mremap: the part that stays keeps its site; the new part belongs to it too. */
-void mappings_move(uintptr_t old, size_t oldlen, uintptr_t start, size_t len)
+/* mremap: the part that stays keeps its site; the new part belongs to it too.  With
+ * MREMAP_DONTUNMAP the old range stays mapped, and tracked. */
+void mappings_move(uintptr_t old, size_t oldlen, uintptr_t start, size_t len, bool keep_old)
 {
     lock();
     size_t i = first_after(old + 1);
     uint32_t site = 0;
     if (i > 0 && mp.r[i - 1].start <= old && mp.r[i - 1].end > old)
         site = mp.r[i - 1].site;
-    cut(old, old + page_up(oldlen));
+    if (!keep_old)
+        cut(old, old + page_up(oldlen));
     if (site)
         add(start, start + page_up(len), site);
     unlock();

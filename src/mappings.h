@@ -8,7 +8,7 @@
 
 void mappings_add(uintptr_t start, size_t len, void *fp);
 void mappings_remove(uintptr_t start, size_t len);
-void mappings_move(uintptr_t old, size_t oldlen, uintptr_t start, size_t len);
+void mappings_move(uintptr_t old, size_t oldlen, uintptr_t start, size_t len, bool keep_old);
 /* Each mapping: start, length, site.  No lock is taken when `stopped` (the world is
  * stopped and no thread is inside the table's critical section). */
 void mappings_for_each(void (*fn)(uintptr_t start, size_t len, uint32_t site, void *arg),

@@ -95,17 +95,22 @@ MS_EXPORT int ms_pool_set_properties(ms_pool *pool, const ms_pool_properties *re
     long align = request->align;
     if (align <= 0 || (align & (align - 1)))
         return MS_E_BADALIGN;
+    /* The buffers sit end to end, each prefix start aligned: size + prefix is rounded up
+     * to a multiple of the alignment, by growing size. */
+    long step, rounded;
+    if (__builtin_add_overflow(request->size, request->prefix, &step) ||
+        __builtin_add_overflow(step, align - 1, &rounded))
+        return MS_E_INVALIDARG;
+    rounded &= ~(align - 1);
     pthread_mutex_lock(&pool->lock);
     int rc = MS_OK;
-    if (pool->committed)
+    if (pool->destroyed)
+        rc = MS_E_INVALIDARG;
+    else if (pool->committed)
         rc = MS_E_ALREADY_COMMITTED;
     else if (pool->held)
         rc = MS_E_BUFFERS_OUTSTANDING;
     else {
-        /* The buffers sit end to end, each prefix start aligned: size + prefix is
-         * rounded up to a multiple of the alignment, by growing size. */
-        long step = request->size + request->prefix;
-        long rounded = (step + align - 1) & ~(align - 1);
         pool->props.count = request->count;
         pool->props.size = request->size + (rounded - step);
         pool->props.align = align;
@@ -122,8 +127,9 @@ MS_EXPORT int ms_pool_get_properties(ms_pool *pool, ms_pool_properties *props)
         return MS_E_INVALIDARG;
     pthread_mutex_lock(&pool->lock);
     *props = pool->props;
+    int rc = pool->destroyed ? MS_E_INVALIDARG : MS_OK;
     pthread_mutex_unlock(&pool->lock);
-    return MS_OK;
+    return rc;
 }
 
 /* The region goes back when nothing of it is held and the pool no longer needs it. */
@@ -144,7 +150,10 @@ MS_EXPORT int ms_pool_commit(ms_pool *pool)
         return MS_E_INVALIDARG;
     pthread_mutex_lock(&pool->lock);
     int rc = MS_OK;
-    if (pool->committed) {
+    if (pool->destroyed) {
+        /* Destroyed, waiting for its last buffers: only they may still come back. */
+        rc = MS_E_INVALIDARG;
+    } else if (pool->committed) {
         /* committing twice is fine */
     } else if (pool->props.size <= 0 || pool->props.count <= 0) {
         rc = MS_E_SIZENOTSET;
@@ -186,7 +195,13 @@ MS_EXPORT int ms_pool_get_buffer(ms_pool *pool, void **buffer, unsigned flags)
     const struct stack_rec *taken = here(FRAME);
     pthread_mutex_lock(&pool->lock);
     int rc;
-    for (;;) {
+    /* A destroyed pool takes no new call; a thread already waiting when it goes wakes,
+     * as for a decommit, to MS_E_NOT_COMMITTED. */
+    for (bool first = true;; first = false) {
+        if (first && pool->destroyed) {
+            rc = MS_E_INVALIDARG;
+            break;
+        }
         if (!pool->committed) {
             rc = MS_E_NOT_COMMITTED;
             break;
@@ -244,6 +259,10 @@ MS_EXPORT int ms_pool_decommit(ms_pool *pool)
     if (!live(pool))
         return MS_E_INVALIDARG;
     pthread_mutex_lock(&pool->lock);
+    if (pool->destroyed) {
+        pthread_mutex_unlock(&pool->lock);
+        return MS_E_INVALIDARG;
+    }
     pool->committed = false;
     /* Every thread waiting for a buffer wakes to MS_E_NOT_COMMITTED. */
     pthread_cond_broadcast(&pool->freed);
@@ -273,6 +292,10 @@ MS_EXPORT void ms_pool_destroy(ms_pool *pool)
     if (!live(pool))
         return;
     pthread_mutex_lock(&pool->lock);
+    if (pool->destroyed) {
+        pthread_mutex_unlock(&pool->lock);   /* destroyed twice: the first one stands */
+        return;
+    }
     pool->committed = false;
     pool->destroyed = true;
     pthread_cond_broadcast(&pool->freed);
