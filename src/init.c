@@ -148,8 +148,12 @@ void ms_init_slow(void)
     extern void report_init(void);
     extern void report_register_exit(void);
     report_init();
-    if (ms_opt.leak_check)
+    if (ms_opt.leak_check) {
         tracker_init();
+    } else {
+        extern void prof_warn_off(void);
+        prof_warn_off();
+    }
     /* At exit: the leak report, or without it the checks of redzones and quarantine, the
      * errors' JSON report and their exit status. */
     if (ms_opt.leak_check || ms_opt.guard || ms_opt.quarantine || ms_opt.error_exitcode ||

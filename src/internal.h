@@ -115,7 +115,6 @@ extern MS_TLS struct ms_tls ms_tls;
 struct tracker_counters {
     uint64_t allocs, frees;
     int64_t live_delta;        /* bytes allocated minus freed since the last flush */
-    int64_t flushed_base;      /* global live bytes right after this thread's last flush */
 };
 
 struct thread_state {

@@ -275,6 +275,10 @@ static uint8_t *top_marks(const struct prof_stack *s, size_t n, size_t *bytes_ou
 void prof_write_json(struct writer *w, struct symbolizer *sym, const struct prof_stack *s,
                      size_t n, const struct prof_summary *sum)
 {
+    if (!prof.on) {
+        w_str(w, "\"profile\":null,\n\"sites\":null");   /* leak_check=0: nothing counted */
+        return;
+    }
     w_fmt(w, "\"profile\":{\"allocations\":%lu,\"frees\":%lu,\"bytes\":%lu,\"temporary\":%lu,"
              "\"peak_bytes\":%ld,\"stacks\":%lu,\"sites_top\":%u},\n\"sites\":[",
           (unsigned long)sum->allocs, (unsigned long)sum->frees, (unsigned long)sum->bytes,
@@ -455,6 +459,15 @@ void prof_write_timeline(struct writer *w)
 }
 
 /* ---- set-up ---------------------------------------------------------------------------- */
+
+/* leak_check=0: what needs the tracker's counts says so, once. */
+void prof_warn_off(void)
+{
+    if (ms_opt.report == REPORT_PROFILE || ms_opt.folded_path[0] ||
+        ms_opt.flamegraph_path[0] || ms_opt.timeline)
+        ms_warn("leak_check=0: report=profile, folded_path, flamegraph_path and timeline "
+                "need the leak tracker and are ignored");
+}
 
 void prof_init(void)
 {

@@ -66,10 +66,13 @@ static inline void prof_account(struct thread_state *ts, int64_t d)
     if (unlikely(atomic_load_explicit(&ts->exiting, memory_order_relaxed))) {
         est = atomic_fetch_add(&prof.live, d) + d;
     } else {
+        /* What the others published, and this thread's own unflushed bytes: off by at most
+         * the others' unflushed bytes.  The shared counter changes once a megabyte of a
+         * thread's activity, so reading it stays cheap. */
         c->live_delta += d;
-        est = c->flushed_base + c->live_delta;
+        est = atomic_load_explicit(&prof.live, memory_order_relaxed) + c->live_delta;
         if (unlikely(c->live_delta > FLUSH_BYTES || c->live_delta < -FLUSH_BYTES)) {
-            c->flushed_base = atomic_fetch_add(&prof.live, c->live_delta) + c->live_delta;
+            atomic_fetch_add(&prof.live, c->live_delta);
             c->live_delta = 0;
         }
     }
@@ -152,6 +155,7 @@ void prof_timeline_end(void);
 void prof_thread_exit(struct thread_state *ts);
 void prof_thread_reset(struct thread_state *ts);
 void prof_init(void);
+void prof_warn_off(void);
 void prof_fork_child(void);
 
 #endif

@@ -67,6 +67,7 @@ CHECK_RUNS := \
     check_family leak_check=0 \
     check_family report=quiet \
     check_errors report=quiet \
+    check_profile report=quiet \
     check_wrapper report=quiet
 
 check: all test-deps $(CHECK_BIN) $(PROG_BIN) $(EXAMPLE_BIN)
