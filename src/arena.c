@@ -125,3 +125,34 @@ size_t arena_bytes(void) { return atomic_load_explicit(&arena.bytes, memory_orde
 void arena_fork_prepare(void) { ms_lock_acquire(&arena.lock); }
 void arena_fork_parent(void) { ms_lock_release(&arena.lock); }
 void arena_fork_child(void) { ms_lock_reset(&arena.lock); }
+
+/* A whole file in fresh pages, NUL-terminated: /proc files and suppressions are read
+ * without stdio, which would allocate.  *cap is what to give pages_free; NULL when out of
+ * memory. */
+char *pages_read_fd(int fd, size_t *len, size_t *cap)
+{
+    size_t c = 64 * 1024, n = 0;
+    char *text = pages_alloc(c);
+    while (text) {
+        if (n + 4096 > c) {
+            char *bigger = pages_alloc(c * 2);
+            if (bigger)
+                memcpy(bigger, text, n);
+            pages_free(text, c);
+            text = bigger;
+            c *= 2;
+            continue;
+        }
+        ssize_t r = read(fd, text + n, c - n - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    if (text)
+        text[n] = 0;
+    *len = n;
+    *cap = c;
+    return text;
+}

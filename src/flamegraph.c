@@ -20,18 +20,8 @@ static unsigned frames_of(const struct symbol *s, const char **name, const char 
                           int *line, unsigned cap)
 {
     unsigned k = 0;
-    if (k < cap) {
-        name[k] = s->function;
-        file[k] = s->file;
-        line[k] = s->line;
-        k++;
-    }
-    for (unsigned j = s->ninline; j-- > 0 && k < cap;) {
-        name[k] = s->inl[j].function;
-        file[k] = s->inl[j].file;
-        line[k] = s->inl[j].line;
-        k++;
-    }
+    for (unsigned j = s->ninline + 1; j-- > 0 && k < cap; k++)
+        symbol_frame(s, j, &name[k], &file[k], &line[k]);
     return k;
 }
 

@@ -217,6 +217,10 @@ void arena_free(void *p, size_t size);
 void *arena_realloc(void *p, size_t old, size_t size);
 void *pages_alloc(size_t size);        /* page-granular, zeroed */
 void pages_free(void *p, size_t size);
+char *pages_read_fd(int fd, size_t *len, size_t *cap);
+/* Sorts n elements of `size` bytes (at most 128) so that before(a, b) holds of each pair in
+ * order; allocates nothing. */
+void ms_sort(void *base, size_t n, size_t size, bool (*before)(const void *, const void *));
 size_t arena_bytes(void);              /* bytes mallocspy holds for itself */
 void arena_fork_prepare(void);
 void arena_fork_parent(void);

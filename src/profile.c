@@ -101,34 +101,11 @@ static void add_thread(struct thread_state *ts, void *arg)
     }
 }
 
-static void sift(struct prof_stack *s, size_t n, size_t i)
+/* Largest first; equal ones by stack id, so that the order does not depend on timing. */
+static bool more_bytes(const void *pa, const void *pb)
 {
-    for (;;) {
-        size_t m = i, l = 2 * i + 1, r = l + 1;
-        if (l < n && s[l].bytes < s[m].bytes)
-            m = l;
-        if (r < n && s[r].bytes < s[m].bytes)
-            m = r;
-        if (m == i)
-            return;
-        struct prof_stack t = s[i];
-        s[i] = s[m];
-        s[m] = t;
-        i = m;
-    }
-}
-
-/* Largest first: a min-heap sort (no qsort: glibc's may call malloc). */
-static void sort_by_bytes(struct prof_stack *s, size_t n)
-{
-    for (size_t i = n / 2; i-- > 0;)
-        sift(s, n, i);
-    for (size_t k = n; k-- > 1;) {
-        struct prof_stack t = s[0];
-        s[0] = s[k];
-        s[k] = t;
-        sift(s, k, 0);
-    }
+    const struct prof_stack *a = pa, *b = pb;
+    return a->bytes != b->bytes ? a->bytes > b->bytes : a->stack < b->stack;
 }
 
 struct prof_stack *prof_stacks(size_t *n, struct prof_summary *sum)
@@ -197,7 +174,7 @@ struct prof_stack *prof_stacks(size_t *n, struct prof_summary *sum)
                                             b->at_peak < 0 ? 0 : b->at_peak };
             sum->live += b->live;
         }
-        sort_by_bytes(out, k);
+        ms_sort(out, k, sizeof *out, more_bytes);
         *n = k;
     }
     pages_free(by_stack, stack_bytes);

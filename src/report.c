@@ -189,8 +189,9 @@ out:
     pages_free(slot, cap * sizeof *slot);
 }
 
-static bool group_before(const struct group *a, const struct group *b)
+static bool group_before(const void *pa, const void *pb)
 {
+    const struct group *a = pa, *b = pb;
     if (a->bytes != b->bytes)
         return a->bytes > b->bytes;
     if (a->blocks != b->blocks)
@@ -198,35 +199,6 @@ static bool group_before(const struct group *a, const struct group *b)
     return a->stack < b->stack;
 }
 
-/* Heapsort: no allocation, and n log n for the rare report with very many groups. */
-static void sift(struct group *g, size_t n, size_t i)
-{
-    for (;;) {
-        size_t m = i, l = 2 * i + 1, rr = l + 1;
-        if (l < n && group_before(&g[m], &g[l]))
-            m = l;
-        if (rr < n && group_before(&g[m], &g[rr]))
-            m = rr;
-        if (m == i)
-            return;
-        struct group t = g[i];
-        g[i] = g[m];
-        g[m] = t;
-        i = m;
-    }
-}
-
-static void sort_groups(struct group *g, size_t n)
-{
-    for (size_t i = n / 2; i-- > 0;)
-        sift(g, n, i);
-    for (size_t end = n; end > 1; end--) {
-        struct group t = g[0];
-        g[0] = g[end - 1];
-        g[end - 1] = t;
-        sift(g, end - 1, 0);
-    }
-}
 
 /* ---- suppressions ------------------------------------------------------------------- */
 
@@ -347,7 +319,7 @@ static bool build(struct report *r, const struct scan_entry *entry, pid_t exclud
             }
         }
     }
-    sort_groups(r->g, r->ng);
+    ms_sort(r->g, r->ng, sizeof *r->g, group_before);
     tally(r);
     if (ms_opt.report == REPORT_PROFILE || ms_opt.json_path[0] ||
         ((ms_opt.folded_path[0] || ms_opt.flamegraph_path[0]) && ms_opt.weight != W_LEAKED))
@@ -381,9 +353,9 @@ void report_text_stack(struct writer *w, struct symbolizer *sym, const struct st
         /* Functions inlined at the address come first, each a frame of its own, as
          * LeakSanitizer shows them. */
         for (unsigned j = 0; j <= s->ninline; j++) {
-            const char *fn = j < s->ninline ? s->inl[j].function : s->function;
-            const char *file = j < s->ninline ? s->inl[j].file : s->file;
-            int line = j < s->ninline ? s->inl[j].line : s->line;
+            const char *fn, *file;
+            int line;
+            symbol_frame(s, j, &fn, &file, &line);
             w_fmt(w, "    #%u 0x%lx", k++, (unsigned long)s->addr);
             if (fn)
                 w_fmt(w, " in %s", fn);
@@ -503,9 +475,9 @@ void report_json_stack(struct writer *w, struct symbolizer *sym, const struct st
     for (uint32_t i = 0; i < st->pub.depth; i++) {
         const struct symbol *s = symbolize(sym, st->frames[i], st->modgen);
         for (unsigned j = 0; j <= s->ninline; j++) {
-            const char *fn = j < s->ninline ? s->inl[j].function : s->function;
-            const char *file = j < s->ninline ? s->inl[j].file : s->file;
-            int line = j < s->ninline ? s->inl[j].line : s->line;
+            const char *fn, *file;
+            int line;
+            symbol_frame(s, j, &fn, &file, &line);
             w_fmt(w, "%s{\"address\":\"0x%lx\",\"function\":", first ? "" : ",",
                   (unsigned long)s->addr);
             first = false;

@@ -107,27 +107,11 @@ static bool read_maps(struct scanner *s)
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
-    size_t cap = 256 * 1024, len = 0;
-    char *text = pages_alloc(cap);
-    while (text) {
-        if (len + 4096 > cap) {
-            char *n = pages_alloc(cap * 2);
-            if (n)
-                memcpy(n, text, len);
-            pages_free(text, cap);
-            text = n;
-            cap *= 2;
-            continue;
-        }
-        ssize_t r = read(fd, text + len, cap - len - 1);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
+    size_t cap, len;
+    char *text = pages_read_fd(fd, &len, &cap);
     close(fd);
     if (!text)
         return false;
-    text[len] = 0;
     s->nmaps = 0;
     for (const char *p = text; *p;) {
         const char *line = p;

@@ -61,27 +61,8 @@ struct suppressions *supp_load(const char *path)
         ms_warn("cannot read suppressions from '%s': %s; none used", path, strerror(errno));
         return NULL;
     }
-    size_t cap = 65536, len = 0;
-    char *text = pages_alloc(cap);
-    for (;;) {
-        if (!text)
-            break;
-        if (len + 1 >= cap) {
-            char *n = pages_alloc(cap * 2);
-            if (n)
-                memcpy(n, text, len);
-            pages_free(text, cap);
-            text = n;
-            cap *= 2;
-            continue;
-        }
-        ssize_t r = read(fd, text + len, cap - len - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
+    size_t cap, len;
+    char *text = pages_read_fd(fd, &len, &cap);
     close(fd);
     struct suppressions *sp = arena_alloc(sizeof *sp);
     if (!text || !sp) {

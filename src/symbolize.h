@@ -25,6 +25,17 @@ struct symbol {
     bool has_module;
 };
 
+/* Frame j of the address, 0 <= j <= ninline, innermost first: the functions inlined there,
+ * then the real function. */
+static inline void symbol_frame(const struct symbol *s, unsigned j, const char **function,
+                                const char **file, int *line)
+{
+    bool inl = j < s->ninline;
+    *function = inl ? s->inl[j].function : s->function;
+    *file = inl ? s->inl[j].file : s->file;
+    *line = inl ? s->inl[j].line : s->line;
+}
+
 struct symbolizer;
 struct symbolizer *symbolizer_new(void);
 /* Resolves a return address of a stack taken in module generation `gen`; cached. */
