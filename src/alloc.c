@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "profile.h"
 #include "modules.h"
 #include "errors.h"
 #include "heap.h"
@@ -120,10 +119,8 @@ static void guarded_free(void *p)
              * run here, and if a spy laid the block out (a header) the real block starts
              * elsewhere: it is left alone, a small leak rather than a corrupt heap. */
             const struct site *s = site_by_id(b.site);
-            if (s && ms_tls.ts) {
+            if (s && ms_tls.ts)
                 registry_count(ms_tls.ts, s->key.mask, -1);
-                prof_free(ms_tls.ts, b.site, sz, p);
-            }
             if (s && s->key.delta) {
                 static atomic_bool warned;
                 if (!atomic_exchange(&warned, true))
@@ -148,10 +145,6 @@ static void *guarded_realloc(void *p, size_t size)
             insert_block((uintptr_t)q, size, b.site);
         else
             insert_block((uintptr_t)p, sz, b.site);
-        if (q && b.site != SITE_INTERNAL && ms_tls.ts) {
-            prof_free(ms_tls.ts, b.site, sz, p);
-            prof_alloc(ms_tls.ts, b.site, size, q);
-        }
     } else if (q && !early_owns(q) && record_internal()) {
         insert_block((uintptr_t)q, size, SITE_INTERNAL);
     }
@@ -217,8 +210,6 @@ static void *spied_alloc(struct thread_state *ts, const struct chain *ch, size_t
                                 .delta = (uint64_t)(cur - size) };
         uint32_t site = stack ? stack_site(ts, &key) : site_get(ts, &key);
         insert_block((uintptr_t)p, size, site);
-        if (site != SITE_INTERNAL)
-            prof_alloc(ts, site, size, p);
         if (called)
             registry_count(ts, called, 1);
         *ts->errno_ptr = saved;
@@ -332,8 +323,6 @@ static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
         }
     }
     ms_tls.call = NULL;
-    if (found)
-        prof_free(ts, b.site, bsize, p);
     if (mask)
         registry_count(ts, mask, -1);
     *ts->errno_ptr = saved;
@@ -457,12 +446,7 @@ static void *spied_realloc(struct thread_state *ts, const struct chain *ch, void
         struct site_key key = { .stack = stack ? stack->pub.id : 0, .mask = called,
                                 .kind = kind, .heap = heap, .tag = site ? site->key.tag : 0,
                                 .delta = (uint64_t)(cur - size) };
-        uint32_t nsite = stack ? stack_site(ts, &key) : site_get(ts, &key);
-        insert_block((uintptr_t)q, size, nsite);
-        if (found)
-            prof_free(ts, b.site, bsize, p);
-        if (nsite != SITE_INTERNAL)
-            prof_alloc(ts, nsite, size, q);
+        insert_block((uintptr_t)q, size, stack ? stack_site(ts, &key) : site_get(ts, &key));
     }
     if (called & ~mask)
         registry_count(ts, called & ~mask, 1);

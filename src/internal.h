@@ -60,12 +60,12 @@ struct site_key {
     uint64_t tag;              /* debug tag (file, line), 0: none */
 };
 struct stack_rec;
-/* Allocation profile counters (see profile.h): a thread's share of one site's, and the
- * site's own. */
+/* Allocation profile counters (see profile.h): a thread's share of one stack's, and the
+ * stack's own. */
 #define PROF_SLOTS 256         /* per thread; a power of two */
 
 struct prof_entry {
-    uint32_t site;             /* 0: empty */
+    uint32_t stack;            /* stack id + 1; 0: empty */
     uint32_t temps;
     uint64_t epoch;            /* prof.epoch when `live` last changed */
     uint64_t allocs, bytes;
@@ -73,7 +73,7 @@ struct prof_entry {
     int64_t at_peak;           /* `live` as it was at the peak of `epoch`... see above */
 };
 
-struct site_stats {
+struct prof_stats {
     ms_lock lock;
     uint64_t epoch, allocs, bytes, temps;
     int64_t live, at_peak;
@@ -84,7 +84,6 @@ struct site {
     uint32_t id;
     uint32_t flags;
     const struct stack_rec *stack;   /* key.stack's record, NULL for none */
-    struct site_stats stats;
 };
 #define SITE_CACHE 64
 struct site_cache_entry {
@@ -341,6 +340,7 @@ struct stack_rec {
     ms_stack pub;              /* what spies see */
     uint64_t hash;
     uint32_t modgen;           /* module generation when it was first seen */
+    struct prof_stats stats;   /* the allocation profile of the blocks allocated here */
     uintptr_t frames[];
 };
 void stacks_init(void);

@@ -15,10 +15,15 @@ struct prof_state prof;
 const char *const prof_weight_name[NWEIGHTS] = { "leaked", "allocated", "allocations", "peak",
                                                  "temporary" };
 
-static inline struct site_stats *stats_of(uint32_t site)
+/* Blocks allocated with no stack (none could be taken) share one record. */
+static struct prof_stats no_stack = { .lock = MS_LOCK_INIT };
+
+static inline struct prof_stats *stats_of(uint32_t key)
 {
-    const struct site *s = site_by_id(site);
-    return s ? (struct site_stats *)&s->stats : NULL;
+    if (key == 1)
+        return &no_stack;
+    const struct stack_rec *r = stack_by_id(key - 1);
+    return r ? (struct prof_stats *)&r->stats : NULL;
 }
 
 /* Brings a counter up to the latest peak: one unchanged since still holds its value then. */
@@ -32,7 +37,7 @@ static inline void sync_peak(uint64_t *epoch, int64_t live, int64_t *at_peak, ui
 
 static void flush(struct prof_entry *e)
 {
-    struct site_stats *st = e->site ? stats_of(e->site) : NULL;
+    struct prof_stats *st = e->stack ? stats_of(e->stack) : NULL;
     if (st) {
         uint64_t cur = atomic_load_explicit(&prof.epoch, memory_order_relaxed);
         int64_t e_peak = e->epoch == cur ? e->at_peak : e->live;
@@ -45,7 +50,7 @@ static void flush(struct prof_entry *e)
         st->at_peak += e_peak;
         ms_lock_release(&st->lock);
     }
-    PSET(e->site, 0);
+    PSET(e->stack, 0);
     PSET(e->allocs, 0);
     PSET(e->bytes, 0);
     PSET(e->temps, 0);
@@ -53,19 +58,19 @@ static void flush(struct prof_entry *e)
     PSET(e->at_peak, 0);
 }
 
-void prof_evict(struct thread_state *ts, struct prof_entry *e, uint32_t site)
+void prof_evict(struct thread_state *ts, struct prof_entry *e, uint32_t key)
 {
     (void)ts;
     flush(e);
     PSET(e->epoch, atomic_load_explicit(&prof.epoch, memory_order_relaxed));
-    PSET(e->site, site);
+    PSET(e->stack, key);
 }
 
 /* The thread is gone, or its state goes to a new thread: its counts go to the sites. */
 void prof_thread_reset(struct thread_state *ts)
 {
     for (unsigned i = 0; i < PROF_SLOTS; i++)
-        if (ts->prof[i].site)
+        if (ts->prof[i].stack)
             flush(&ts->prof[i]);
     ts->last_alloc = NULL;
     ts->tl_events = 0;
@@ -79,7 +84,7 @@ void prof_thread_exit(struct thread_state *ts)
 /* ---- adding it up ----------------------------------------------------------------------- */
 
 struct agg { uint64_t allocs, bytes, temps; int64_t live, at_peak; };
-struct sum_ctx { struct agg *by_site; uint32_t nsites; uint64_t cur; uint64_t allocs, frees; };
+struct sum_ctx { struct agg *by_key; uint32_t nkeys; uint64_t cur; uint64_t allocs, frees; };
 
 static void add_thread(struct thread_state *ts, void *arg)
 {
@@ -88,10 +93,10 @@ static void add_thread(struct thread_state *ts, void *arg)
     c->frees += PGET(ts->tracker.frees);
     for (unsigned i = 0; i < PROF_SLOTS; i++) {
         struct prof_entry *e = &ts->prof[i];
-        uint32_t site = PGET(e->site);
-        if (!site || site >= c->nsites)
+        uint32_t key = PGET(e->stack);
+        if (!key || key >= c->nkeys)
             continue;
-        struct agg *a = &c->by_site[site];
+        struct agg *a = &c->by_key[key];
         int64_t live = PGET(e->live);
         a->allocs += PGET(e->allocs);
         a->bytes += PGET(e->bytes);
@@ -100,6 +105,7 @@ static void add_thread(struct thread_state *ts, void *arg)
         a->at_peak += PGET(e->epoch) == c->cur ? PGET(e->at_peak) : live;
     }
 }
+
 
 /* Largest first; equal ones by stack id, so that the order does not depend on timing. */
 static bool more_bytes(const void *pa, const void *pb)
@@ -114,70 +120,48 @@ struct prof_stack *prof_stacks(size_t *n, struct prof_summary *sum)
     memset(sum, 0, sizeof *sum);
     if (!prof.on)
         return NULL;
-    struct sum_ctx c = { .nsites = sites_count(),
+    /* Keys run from 1 (no stack) to the last stack id plus one. */
+    struct sum_ctx c = { .nkeys = stacks_count() + 2,
                          .cur = atomic_load_explicit(&prof.epoch, memory_order_relaxed),
                          .allocs = atomic_load(&prof.allocs), .frees = atomic_load(&prof.frees) };
-    size_t site_bytes = (size_t)c.nsites * sizeof *c.by_site;
-    c.by_site = pages_alloc(site_bytes);
-    if (!c.by_site)
+    size_t key_bytes = (size_t)c.nkeys * sizeof *c.by_key;
+    c.by_key = pages_alloc(key_bytes);
+    if (!c.by_key)
         return NULL;
-    for (uint32_t i = 1; i < c.nsites; i++) {
-        struct site_stats *st = stats_of(i);
+    size_t used = 0;
+    for (uint32_t k = 1; k < c.nkeys; k++) {
+        struct prof_stats *st = stats_of(k);
         if (!st)
             continue;
         ms_lock_acquire(&st->lock);
         sync_peak(&st->epoch, st->live, &st->at_peak, c.cur);
-        c.by_site[i] = (struct agg){ st->allocs, st->bytes, st->temps, st->live, st->at_peak };
+        c.by_key[k] = (struct agg){ st->allocs, st->bytes, st->temps, st->live, st->at_peak };
         ms_lock_release(&st->lock);
     }
     threads_for_each(add_thread, &c);
-
-    /* By stack: the sites of one stack differ only in how (kind, heap, spies). */
-    uint32_t nstacks = stacks_count() + 1;
-    size_t stack_bytes = (size_t)nstacks * sizeof(struct agg);
-    struct agg *by_stack = pages_alloc(stack_bytes);
-    if (!by_stack) {
-        pages_free(c.by_site, site_bytes);
-        return NULL;
-    }
-    size_t used = 0;
-    for (uint32_t i = 1; i < c.nsites; i++) {
-        const struct site *s = site_by_id(i);
-        struct agg *a = &c.by_site[i];
-        if (!s || !a->allocs)
-            continue;
-        uint32_t st = s->key.stack < nstacks ? s->key.stack : 0;
-        struct agg *b = &by_stack[st];
-        if (!b->allocs)
-            used++;
-        b->allocs += a->allocs;
-        b->bytes += a->bytes;
-        b->temps += a->temps;
-        b->live += a->live;
-        b->at_peak += a->at_peak;
-        sum->bytes += a->bytes;
-        sum->temps += a->temps;
-    }
-    pages_free(c.by_site, site_bytes);
+    for (uint32_t k = 1; k < c.nkeys; k++)
+        used += c.by_key[k].allocs != 0;
     sum->allocs = c.allocs;
     sum->frees = c.frees;
     sum->peak = atomic_load(&prof.peak);
     struct prof_stack *out = used ? pages_alloc(used * sizeof *out) : NULL;
     if (out) {
-        size_t k = 0;
-        for (uint32_t i = 0; i < nstacks; i++) {
-            struct agg *b = &by_stack[i];
-            if (!b->allocs)
+        size_t i = 0;
+        for (uint32_t k = 1; k < c.nkeys; k++) {
+            const struct agg *a = &c.by_key[k];
+            if (!a->allocs)
                 continue;
-            out[k++] = (struct prof_stack){ i, b->allocs, b->bytes, b->temps,
-                                            b->live < 0 ? 0 : b->live,
-                                            b->at_peak < 0 ? 0 : b->at_peak };
-            sum->live += b->live;
+            out[i++] = (struct prof_stack){ k - 1, a->allocs, a->bytes, a->temps,
+                                            a->live < 0 ? 0 : a->live,
+                                            a->at_peak < 0 ? 0 : a->at_peak };
+            sum->bytes += a->bytes;
+            sum->temps += a->temps;
+            sum->live += a->live;
         }
-        ms_sort(out, k, sizeof *out, more_bytes);
-        *n = k;
+        ms_sort(out, i, sizeof *out, more_bytes);
+        *n = i;
     }
-    pages_free(by_stack, stack_bytes);
+    pages_free(c.by_key, key_bytes);
     return out;
 }
 
@@ -463,16 +447,12 @@ void prof_init(void)
     prof.timeline = true;
 }
 
-static void reset_site_lock(uint32_t id)
-{
-    struct site_stats *st = stats_of(id);
-    if (st)
-        ms_lock_reset(&st->lock);
-}
-
 void prof_fork_child(void)
 {
     ms_lock_reset(&tl.lock);
-    for (uint32_t i = 1; i < sites_count(); i++)
-        reset_site_lock(i);
+    for (uint32_t k = 1; k < stacks_count() + 2; k++) {
+        struct prof_stats *st = stats_of(k);
+        if (st)
+            ms_lock_reset(&st->lock);
+    }
 }

@@ -1,10 +1,10 @@
-/* The allocation profile: per site, how many allocations, how many bytes, how many bytes
- * were live at the moment of the peak and how many allocations were temporary; and the
- * process's live bytes over time.
+/* The allocation profile: per call stack, how many allocations, how many bytes, how many
+ * bytes were live at the moment of the peak and how many allocations were temporary; and
+ * the process's live bytes over time.  The leak tracker's hooks count them.
  *
  * The hot path touches only the calling thread's memory: each thread counts into a small
- * direct-mapped table of sites, flushed into the site when another site takes the slot,
- * when the thread exits, and read where it stands when a report adds things up.
+ * direct-mapped table of stacks, flushed into the stack's record when another stack takes
+ * the slot, when the thread exits, and read where it stands when a report adds it up.
  *
  * "Live at the peak" is kept without copying every site at each new peak: a global epoch
  * counts the peaks, and every counter (a thread's slot or a site) remembers the epoch of
@@ -32,7 +32,7 @@ extern struct prof_state prof;
  * may be low by up to this much per other thread. */
 #define FLUSH_BYTES (1 << 20)
 
-void prof_evict(struct thread_state *ts, struct prof_entry *e, uint32_t site);
+void prof_evict(struct thread_state *ts, struct prof_entry *e, uint32_t key);
 void prof_timeline_tick(struct thread_state *ts, int64_t est);
 
 /* The owner thread writes its slots with relaxed stores: a report on another thread reads
@@ -40,11 +40,14 @@ void prof_timeline_tick(struct thread_state *ts, int64_t est);
 #define PSET(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #define PGET(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
-static inline struct prof_entry *prof_slot(struct thread_state *ts, uint32_t site)
+/* A slot's key: the stack id plus one (0 is an empty slot; id 0, no stack, is key 1). */
+static inline uint32_t prof_key(const ms_stack *stack) { return (stack ? stack->id : 0) + 1; }
+
+static inline struct prof_entry *prof_slot(struct thread_state *ts, uint32_t key)
 {
-    struct prof_entry *e = &ts->prof[site & (PROF_SLOTS - 1)];
-    if (unlikely(e->site != site))
-        prof_evict(ts, e, site);
+    struct prof_entry *e = &ts->prof[key & (PROF_SLOTS - 1)];
+    if (unlikely(e->stack != key))
+        prof_evict(ts, e, key);
     return e;
 }
 
@@ -86,12 +89,11 @@ static inline void prof_account(struct thread_state *ts, int64_t d)
         prof_timeline_tick(ts, est);
 }
 
-/* A block of `size` bytes allocated at `site` (the program's, not SITE_INTERNAL). */
-static inline void prof_alloc(struct thread_state *ts, uint32_t site, size_t size, void *p)
+/* A block of `size` bytes at p allocated with `stack`. */
+static inline void prof_alloc(struct thread_state *ts, const ms_stack *stack, size_t size,
+                              void *p)
 {
-    if (!prof.on)
-        return;
-    struct prof_entry *e = prof_slot(ts, site);
+    struct prof_entry *e = prof_slot(ts, prof_key(stack));
     PSET(e->allocs, e->allocs + 1);
     PSET(e->bytes, e->bytes + size);
     prof_live(e, (int64_t)size);
@@ -100,13 +102,12 @@ static inline void prof_alloc(struct thread_state *ts, uint32_t site, size_t siz
     prof_account(ts, (int64_t)size);
 }
 
-/* The block at p, of `size` bytes from `site`, freed.  Temporary, as heaptrack counts it:
- * the thread allocated nothing since this block. */
-static inline void prof_free(struct thread_state *ts, uint32_t site, size_t size, void *p)
+/* The block at p, of `size` bytes allocated with `stack`, freed.  Temporary, as heaptrack
+ * counts it: the thread allocated nothing since this block. */
+static inline void prof_free(struct thread_state *ts, const ms_stack *stack, size_t size,
+                             const void *p)
 {
-    if (!prof.on)
-        return;
-    struct prof_entry *e = prof_slot(ts, site);
+    struct prof_entry *e = prof_slot(ts, prof_key(stack));
     if (p == ts->last_alloc)
         PSET(e->temps, e->temps + 1);
     ts->last_alloc = NULL;
@@ -129,7 +130,7 @@ struct prof_summary {
     int64_t peak, live;
 };
 
-/* Adds up every site and every thread's slots, by stack; *n gets how many stacks had any
+/* Adds up every stack's record and every thread's slots; *n gets how many stacks had any
  * allocation.  The array is sorted by bytes allocated, largest first; free it with
  * prof_stacks_free.  NULL (and *n 0) when out of memory or not counting. */
 struct prof_stack *prof_stacks(size_t *n, struct prof_summary *sum);

@@ -1,12 +1,50 @@
-/* The leak tracker: a spy like any other, registered through the public API at start-up.
- * It has no hooks: registered with MS_SPY_STACKS, it makes the core keep each live block
- * with its site (and so its stack), and the core counts what the profile needs
- * (profile.h) once it knows the block's site.  The report at exit is its work. */
+/* The leak tracker: a spy like any other, registered through the same registry as users'
+ * spies at start-up.  Registered with MS_SPY_STACKS, it makes the core keep each live block
+ * with its stack (in the block table, 16 bytes a block); its hooks count the allocation
+ * profile and the live and peak bytes (profile.h); the report at exit is its work. */
 #include <string.h>
 
 #include "profile.h"
 
-static const ms_spy_ops tracker_ops = { 0 };
+static void *tracker_post_alloc(ms_spy *self, void *actual)
+{
+    (void)self;
+    if (actual) {
+        const ms_call *c = ms_tls.call;
+        prof_alloc(ms_tls.ts, c->stack, c->request, actual);
+    }
+    return actual;
+}
+
+/* The outermost spy: `request` is the program's own pointer. */
+static void *tracker_pre_free(ms_spy *self, void *request, bool spied)
+{
+    (void)self;
+    if (spied) {
+        const ms_call *c = ms_tls.call;
+        prof_free(ms_tls.ts, c->block_stack, c->block_size, request);
+    }
+    return request;
+}
+
+/* A successful realloc counts as the free of the old block and an allocation. */
+static void *tracker_post_realloc(ms_spy *self, void *actual, bool spied)
+{
+    (void)self;
+    if (actual) {
+        const ms_call *c = ms_tls.call;
+        if (spied)
+            prof_free(ms_tls.ts, c->block_stack, c->block_size, c->block);
+        prof_alloc(ms_tls.ts, c->stack, c->request, actual);
+    }
+    return actual;
+}
+
+static const ms_spy_ops tracker_ops = {
+    .post_alloc = tracker_post_alloc,
+    .pre_free = tracker_pre_free,
+    .post_realloc = tracker_post_realloc,
+};
 static ms_spy tracker_spy = { &tracker_ops };
 
 void tracker_thread_exit(struct thread_state *ts)
