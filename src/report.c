@@ -560,11 +560,15 @@ static void write_json(struct writer *w, struct report *r)
     char secs[32];
     ms_format(secs, sizeof secs, "%lu.%06lu", (unsigned long)r->scan_seconds,
               (unsigned long)((r->scan_seconds - (double)(unsigned long)r->scan_seconds) * 1e6));
+    uint64_t hits, misses;
+    stack_stats(&hits, &misses);
     w_fmt(w, ",\n\"mallocspy\":{\"own_bytes\":%lu,\"table_bytes\":%lu,\"stacks\":%u,"
              "\"sites\":%u,\"scan_seconds\":%s,\"threads_stopped\":%u,"
-             "\"threads_not_stopped\":%u}}\n",
+             "\"threads_not_stopped\":%u,\"stack_cache_hits\":%lu,"
+             "\"stack_cache_misses\":%lu}}\n",
           (unsigned long)arena_bytes(), (unsigned long)blocks_table_bytes(), stacks_count(),
-          sites_count(), secs, r->stats.threads_stopped, r->stats.threads_unstopped);
+          sites_count(), secs, r->stats.threads_stopped, r->stats.threads_unstopped,
+          (unsigned long)hits, (unsigned long)misses);
 }
 
 /* ---- heaps destroyed with blocks in them ------------------------------------------ */
