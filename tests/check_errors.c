@@ -23,92 +23,32 @@
 #include "mallocspy.h"
 #include "testutil.h"
 
-#define TIMEOUT "60"         /* seconds for each child: a hang fails instead of blocking */
-
 /* ---- running programs ------------------------------------------------------------------ */
 
-/* Tools and timeout itself run without the preload and without options. */
-static const char *const tool_env[] = { "LD_PRELOAD=", "MALLOCSPY_OPTIONS=", NULL };
-
-static struct run run_tool(char *const argv[], const char *const env[])
-{
-    char *full[64] = { "timeout", TIMEOUT };
-    int k = 2;
-    for (int i = 0; argv[i] && k < 63; i++)
-        full[k++] = argv[i];
-    full[k] = NULL;
-    const char *e[16];
-    int n = 0;
-    for (int i = 0; tool_env[i]; i++)
-        e[n++] = tool_env[i];
-    for (int i = 0; env && env[i] && n < 15; i++)
-        e[n++] = env[i];
-    e[n] = NULL;
-    return run_cmd(full, e, NULL);
-}
-
-/* Runs argv under the preload with MALLOCSPY_OPTIONS=opts (and the extra environment
- * `env`), within the time limit.  Only the program and its children are spied: timeout
- * starts it through env(1), without the preload itself. */
-static struct run spy(char *const argv[], const char *opts, const char *const env[])
-{
-    static char pre[PATH_MAX + 16], op[8192];
-    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib_path());
-    snprintf(op, sizeof op, "MALLOCSPY_OPTIONS=%s", opts ? opts : "");
-    char *full[64] = { "env", pre, op };
-    int k = 3;
-    for (int i = 0; env && env[i] && k < 40; i++)
-        full[k++] = (char *)env[i];
-    for (int i = 0; argv[i] && k < 63; i++)
-        full[k++] = argv[i];
-    full[k] = NULL;
-    struct run r = run_tool(full, NULL);
-    ck_assert_msg(r.status != 124, "%s timed out", argv[0]);
-    return r;
-}
-
-struct spied {
-    struct run r;
-    struct jval *json;        /* the JSON report, or NULL when none was asked for */
-    char *log;                /* the text log ("" when nothing was written) */
-    char json_path[PATH_MAX], log_path[PATH_MAX];
-};
-
+/* A report of these programs: it has errors, leaks and the summary's count of errors. */
 static struct jval *load_json(const char *path)
 {
-    char *text = read_file(path);
-    ck_assert_msg(text, "no JSON report at %s", path);
-    struct jval *v = json_parse(text);
-    ck_assert_msg(v, "the JSON report %s does not parse:\n%.3000s", path, text);
-    free(text);
-    ck_assert_msg(v->type == J_OBJ, "the JSON report is not an object");
-    ck_assert_str_eq(jstr(v, "tool"), "mallocspy");
-    const struct jval *errs = jget(v, "errors"), *leaks = jget(v, "leaks");
-    ck_assert_msg(errs && errs->type == J_ARR, "no \"errors\" array in %s", path);
-    ck_assert_msg(leaks && leaks->type == J_ARR, "no \"leaks\" array in %s", path);
+    struct jval *v = load_report(path);
+    need_member(v, "errors", J_ARR);
+    need_member(v, "leaks", J_ARR);
     ck_assert_msg(!isnan(jnum(v, "summary.errors")), "no summary.errors in %s", path);
     return v;
 }
 
 /* Runs tests/progs/<name> with the arguments `args` (NULL-terminated, may be NULL) under
- * the preload with "report=quiet:json_path=...:log_path=...:<opts>".  With `json` false
- * the JSON report is not read (a process killed by a signal writes none). */
+ * the preload with report=quiet, a fresh json_path and log_path, and `opts`.  With `json`
+ * false the JSON report is not read (a process killed by a signal writes none). */
 static struct spied run_prog_env(const char *name, const char *const args[], const char *opts,
                                  bool json, const char *const env[])
 {
-    struct spied s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.json_path, sizeof s.json_path, "%s", tmp_path("errors.json"));
-    snprintf(s.log_path, sizeof s.log_path, "%s", tmp_path("errors.log"));
-    char o[3 * PATH_MAX];
-    snprintf(o, sizeof o, "report=quiet:json_path=%s:log_path=%s%s%s", s.json_path,
-             s.log_path, opts && *opts ? ":" : "", opts ? opts : "");
+    char o[8192];
+    snprintf(o, sizeof o, "report=quiet%s%s", opts && *opts ? ":" : "", opts ? opts : "");
     char *argv[32] = { (char *)prog_path(name) };
     int k = 1;
     for (int i = 0; args && args[i] && k < 31; i++)
         argv[k++] = (char *)args[i];
     argv[k] = NULL;
-    s.r = spy(argv, o, env);
+    struct spied s = spy_reports(argv, o, env, true);
     s.log = read_file(s.log_path);
     if (!s.log)
         s.log = strdup("");
@@ -120,15 +60,6 @@ static struct spied run_prog_env(const char *name, const char *const args[], con
 static struct spied run_prog(const char *name, const char *const args[], const char *opts)
 {
     return run_prog_env(name, args, opts, true, NULL);
-}
-
-static void spied_free(struct spied *s)
-{
-    run_free(&s->r);
-    json_free(s->json);
-    free(s->log);
-    unlink(s->json_path);
-    unlink(s->log_path);
 }
 
 /* The program ran to its end: status 0, its "survived" line, nothing on stderr. */
@@ -158,16 +89,6 @@ static unsigned long long out_ptr(const char *out, const char *key)
     unsigned long long v = 0;
     ck_assert_msg(sscanf(p, "0x%llx", &v) == 1 && v, "\"%s\" is not a pointer: %.40s",
                   needle, p);
-    return v;
-}
-
-static unsigned long long hexval(const char *s)
-{
-    ck_assert_msg(s && s[0] == '0' && s[1] == 'x' && s[2], "not a hex string: %s",
-                  s ? s : "(null)");
-    char *end;
-    unsigned long long v = strtoull(s + 2, &end, 16);
-    ck_assert_msg(!*end, "not a hex string: %s", s);
     return v;
 }
 
@@ -392,11 +313,8 @@ START_TEST(test_invalid_free_interior)
     check_no_stack(e, "free");
     check_log(s.log, ptr, "free", "do_free_interior", NULL, "alloc_container", 100);
     /* The block itself, freed properly afterwards, is no leak (and no other error). */
-    const struct jval *leaks = jget(s.json, "leaks");
-    for (size_t i = 0; i < leaks->n; i++) {
-        const char *f = jstr(leaks->items[i], "stack.0.function");
-        ck_assert_msg(!f || strcmp(f, "alloc_container"), "the block leaked");
-    }
+    ck_assert_msg(entries_with(s.json, "leaks", "alloc_container", 1, NULL, NULL, 0) == 0,
+                  "the block leaked");
     spied_free(&s);
 }
 END_TEST
@@ -529,12 +447,8 @@ START_TEST(test_mismatch)
     check_log(s.log, ptr, mismatches[m].call, mismatches[m].here_fn, NULL,
               mismatches[m].alloc_fn, mismatches[m].bytes);
     /* The block was released all the same: no leak from where it was allocated. */
-    const struct jval *leaks = jget(s.json, "leaks");
-    for (size_t i = 0; i < leaks->n; i++) {
-        const char *f = jstr(leaks->items[i], "stack.0.function");
-        ck_assert_msg(!f || strcmp(f, mismatches[m].alloc_fn), "%s: the block leaked",
-                      mismatches[m].mode);
-    }
+    int leaked = entries_with(s.json, "leaks", mismatches[m].alloc_fn, 1, NULL, NULL, 0);
+    ck_assert_msg(leaked == 0, "%s: the block leaked", mismatches[m].mode);
     spied_free(&s);
 }
 END_TEST
@@ -955,22 +869,6 @@ static const char *const summary_keys[] = {
     "reachable_blocks", "errors",
 };
 
-/* The leak group allocated from fn (frame 0); exactly one. */
-static const struct jval *leak_from(const struct jval *rep, const char *fn)
-{
-    const struct jval *leaks = jget(rep, "leaks"), *found = NULL;
-    int n = 0;
-    for (size_t i = 0; i < leaks->n; i++) {
-        const char *f = jstr(leaks->items[i], "stack.0.function");
-        if (f && !strcmp(f, fn)) {
-            found = leaks->items[i];
-            n++;
-        }
-    }
-    ck_assert_msg(n == 1, "%d leak groups from %s, 1 expected", n, fn);
-    return found;
-}
-
 static const char *const nil_opts[] = {
     "guard=0", "quarantine=0", "mismatch=0", "mismatch=1", "guard=0:quarantine=0:mismatch=0",
     "halt_on_error=0:error_exitcode=0",
@@ -987,8 +885,8 @@ START_TEST(test_options_change_no_leak)
     ck_assert_msg(base.r.status == 0 && strstr(base.r.out, "done\n"), "status %d\n%s",
                   base.r.status, base.r.err);
     check_no_errors(base.json, "no options");
-    const struct jval *l1 = leak_from(base.json, "leak_first");
-    const struct jval *l2 = leak_from(base.json, "leak_second");
+    const struct jval *l1 = one_leak_from(base.json, "leak_first");
+    const struct jval *l2 = one_leak_from(base.json, "leak_second");
     ck_assert_msg(jnum(l1, "bytes") == 1000 && jnum(l1, "blocks") == 1, "leak_first: %.0f "
                   "bytes in %.0f blocks", jnum(l1, "bytes"), jnum(l1, "blocks"));
     ck_assert_msg(jnum(l2, "bytes") == 231 && jnum(l2, "blocks") == 3, "leak_second: %.0f "
@@ -1014,7 +912,8 @@ START_TEST(test_options_change_no_leak)
                   jget(s.json, "leaks")->n, jget(base.json, "leaks")->n);
     static const char *const fns[] = { "leak_first", "leak_second" };
     for (int k = 0; k < 2; k++) {
-        const struct jval *a = leak_from(base.json, fns[k]), *b = leak_from(s.json, fns[k]);
+        const struct jval *a = one_leak_from(base.json, fns[k]);
+        const struct jval *b = one_leak_from(s.json, fns[k]);
         ck_assert_msg(jnum(a, "bytes") == jnum(b, "bytes") &&
                       jnum(a, "blocks") == jnum(b, "blocks") &&
                       !strcmp(jstr(a, "kind"), jstr(b, "kind")),
@@ -1032,26 +931,6 @@ END_TEST
 /* ---- real programs run clean with the guard and the quarantine ------------------------- */
 
 #define REAL_OPTS "guard=1:quarantine=1048576"
-
-/* A fresh directory (path copied to out). */
-static void make_dir(const char *tag, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s", tmp_path(tag));
-    ck_assert_msg(mkdir(out, 0755) == 0, "mkdir %s: %s", out, strerror(errno));
-}
-
-static void remove_tree(const char *path)
-{
-    char *argv[] = { "rm", "-rf", (char *)path, NULL };
-    struct run r = run_tool(argv, NULL);
-    run_free(&r);
-}
-
-static const char *base_name(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
 
 /* Runs argv without the preload, then under it with REAL_OPTS and one JSON report per
  * process in dir (json_path with %p); the same status (0) and output both times, nothing
@@ -1337,9 +1216,5 @@ Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(suite());
 }

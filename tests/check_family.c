@@ -24,155 +24,36 @@
 #include "mallocspy.h"
 #include "testutil.h"
 
-#define TIMEOUT "60"         /* seconds for each child: a hang fails instead of blocking */
 #define NOINLINE __attribute__((noinline, noclone))
 
-/* Whether this run has the leak tracker (the stacks of blocks, the task allocator's walk
- * need it). */
-static bool tracker_on(void)
-{
-    const char *o = getenv("MALLOCSPY_OPTIONS");
-    return !o || !strstr(o, "leak_check=0");
-}
+/* ---- running programs ------------------------------------------------------------------ */
 
-/* ---- running programs (after check_tracker.c) ------------------------------------------ */
-
-/* Tools (cp, strip) and timeout run without the preload and without options. */
-static const char *const tool_env[] = { "LD_PRELOAD=", "MALLOCSPY_OPTIONS=", NULL };
-
-/* Runs argv (NULL-terminated, at most 40 items) within the time limit, without the
- * preload. */
-static struct run run_tool(char *const argv[])
-{
-    char *full[48] = { "timeout", TIMEOUT };
-    int k = 2;
-    for (int i = 0; argv[i] && k < 47; i++)
-        full[k++] = argv[i];
-    full[k] = NULL;
-    return run_cmd(full, tool_env, NULL);
-}
-
-static void tool(char *const argv[])
-{
-    struct run r = run_tool(argv);
-    ck_assert_msg(r.status == 0, "%s failed with status %d:\n%s%s", argv[0], r.status, r.out,
-                  r.err);
-    run_free(&r);
-}
-
-/* Runs argv under the preload with MALLOCSPY_OPTIONS=opts, within the time limit; only
- * the program is spied (timeout starts it through env(1)). */
-static struct run spy(char *const argv[], const char *opts)
-{
-    static char pre[PATH_MAX + 16], op[8192];
-    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib_path());
-    snprintf(op, sizeof op, "MALLOCSPY_OPTIONS=%s", opts ? opts : "");
-    char *full[48] = { "env", pre, op };
-    int k = 3;
-    for (int i = 0; argv[i] && k < 47; i++)
-        full[k++] = argv[i];
-    full[k] = NULL;
-    struct run r = run_tool(full);
-    ck_assert_msg(r.status != 124, "%s timed out", argv[0]);
-    return r;
-}
-
-/* tests/progs/<name>: relative to the working directory, else next to the build
- * directory. */
-static const char *src_path(const char *name)
-{
-    static char buf[4][PATH_MAX];
-    static int k;
-    char *b = buf[k++ & 3];
-    snprintf(b, PATH_MAX, "tests/progs/%s", name);
-    if (access(b, R_OK) != 0)
-        snprintf(b, PATH_MAX, "%s/../tests/progs/%s", BUILD_DIR, name);
-    ck_assert_msg(access(b, R_OK) == 0, "source %s not found", name);
-    return b;
-}
-
-/* The (1-based) line of tests/progs/<name> holding `marker`; exactly one must. */
-static int marker_line(const char *name, const char *marker)
-{
-    char *text = read_file(src_path(name));
-    ck_assert_msg(text, "cannot read %s", name);
-    int line = 1, found = 0, count = 0;
-    for (const char *p = text; *p; p++) {
-        if (*p == '\n') {
-            line++;
-        } else if (!strncmp(p, marker, strlen(marker))) {
-            found = line;
-            count++;
-        }
-    }
-    free(text);
-    ck_assert_msg(count == 1, "marker %s found %d times in %s", marker, count, name);
-    return found;
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && !strcmp(s + a - b, suffix);
-}
-
-/* A source file name as the report gives it ("tests/progs/family_tag.c") is that file. */
-static bool is_file(const char *reported, const char *name)
-{
-    if (!reported || !ends_with(reported, name))
-        return false;
-    size_t a = strlen(reported), b = strlen(name);
-    return a == b || reported[a - b - 1] == '/';
-}
-
-struct spied {
-    struct run r;
-    struct jval *json;
-    char json_path[PATH_MAX];
-    char log_path[PATH_MAX];
-    char *log;                /* the text log (log_path), NULL when not asked */
-};
-
+/* A report of these programs: leaks, heap_leaks, errors and the summary. */
 static struct jval *load_json(const char *path)
 {
-    char *text = read_file(path);
-    ck_assert_msg(text, "no JSON report at %s", path);
-    struct jval *v = json_parse(text);
-    ck_assert_msg(v, "the JSON report %s does not parse:\n%.3000s", path, text);
-    free(text);
-    ck_assert_msg(v->type == J_OBJ, "the JSON report is not an object");
-    ck_assert_str_eq(jstr(v, "tool"), "mallocspy");
-    static const char *const arrays[] = { "leaks", "heap_leaks", "errors" };
-    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
-        ck_assert_msg(jget(v, arrays[i]) && jget(v, arrays[i])->type == J_ARR,
-                      "no \"%s\" array", arrays[i]);
-    ck_assert_msg(jget(v, "summary") && jget(v, "summary")->type == J_OBJ, "no summary");
+    struct jval *v = load_report(path);
+    need_member(v, "leaks", J_ARR);
+    need_member(v, "heap_leaks", J_ARR);
+    need_member(v, "errors", J_ARR);
+    need_member(v, "summary", J_OBJ);
     return v;
 }
 
-/* Runs tests/progs/<name> with up to 4 arguments under the preload, with
- * "report=quiet:json_path=<fresh>" (plus log_path=<fresh> when `log`) and `opts`; reads
- * the reports.  Expects status 0 and, unless `log`, nothing on stderr. */
+/* Runs tests/progs/<name> with up to 4 arguments under the preload, with report=quiet
+ * (report=text and a log_path when `log`), a fresh json_path and `opts`; reads the
+ * reports.  Expects status 0 and, unless `log`, nothing on stderr. */
 static struct spied run_prog(const char *name, const char *const args[], const char *opts,
                              bool log)
 {
-    struct spied s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.json_path, sizeof s.json_path, "%s", tmp_path("report.json"));
-    if (log)
-        snprintf(s.log_path, sizeof s.log_path, "%s", tmp_path("report.log"));
-    char o[3 * PATH_MAX];
-    snprintf(o, sizeof o, "report=%s:json_path=%s%s%s%s%s", log ? "text" : "quiet",
-             s.json_path, log ? ":log_path=" : "", log ? s.log_path : "",
-             opts && *opts ? ":" : "", opts ? opts : "");
+    char o[8192];
+    snprintf(o, sizeof o, "report=%s%s%s", log ? "text" : "quiet", opts && *opts ? ":" : "",
+             opts ? opts : "");
     char *argv[8] = { (char *)prog_path(name) };
     for (int i = 0; args && args[i] && i < 4; i++)
         argv[i + 1] = (char *)args[i];
-    s.r = spy(argv, o);
-    ck_assert_msg(s.r.status == 0, "%s: status %d\nstdout: %s\nstderr: %s", name, s.r.status,
-                  s.r.out, s.r.err);
+    struct spied s = spy_reports(argv, o, NULL, log);
+    check_clean_exit(&s.r, name);
     ck_assert_msg(!strstr(s.r.out, "FAIL"), "%s: %s", name, s.r.out);
-    ck_assert_msg(!strcmp(s.r.err, ""), "%s wrote on stderr:\n%s", name, s.r.err);
     s.json = load_json(s.json_path);
     if (log) {
         s.log = read_file(s.log_path);
@@ -181,24 +62,7 @@ static struct spied run_prog(const char *name, const char *const args[], const c
     return s;
 }
 
-static void spied_free(struct spied *s)
-{
-    run_free(&s->r);
-    json_free(s->json);
-    free(s->log);
-    unlink(s->json_path);
-    if (s->log_path[0])
-        unlink(s->log_path);
-}
-
 /* ---- reading reports -------------------------------------------------------------------- */
-
-static const struct jval *arr(const struct jval *rep, const char *name)
-{
-    const struct jval *a = jget(rep, name);
-    ck_assert_msg(a && a->type == J_ARR, "no array %s", name);
-    return a;
-}
 
 static int depth_of(const struct jval *g, const char *key)
 {
@@ -222,39 +86,6 @@ static double frame_num(const struct jval *g, const char *key, int i, const char
     return jnum(jget(g, key)->items[i], field);
 }
 
-/* The index of the first frame of stack `key` of g among the first `within` whose
- * function is fn; -1 if none. */
-static int frame_with(const struct jval *g, const char *key, const char *fn, int within)
-{
-    int n = depth_of(g, key);
-    for (int i = 0; i < n && i < within; i++) {
-        const char *f = frame_str(g, key, i, "function");
-        if (f && !strcmp(f, fn))
-            return i;
-    }
-    return -1;
-}
-
-/* The entries of array `name` whose "stack" has fn among its first `within` frames (and,
- * if kind is given, of that kind): how many, and up to `max` of them in out. */
-static int entries_with(const struct jval *rep, const char *name, const char *fn, int within,
-                        const char *kind, const struct jval **out, int max)
-{
-    const struct jval *a = arr(rep, name);
-    int n = 0;
-    for (size_t i = 0; i < a->n; i++) {
-        const struct jval *g = a->items[i];
-        if (kind && (!jstr(g, "kind") || strcmp(jstr(g, "kind"), kind)))
-            continue;
-        if (frame_with(g, "stack", fn, within) < 0)
-            continue;
-        if (n < max && out)
-            out[n] = g;
-        n++;
-    }
-    return n;
-}
-
 static int groups_with(const struct jval *rep, const char *fn)
 {
     return entries_with(rep, "leaks", fn, 256, NULL, NULL, 0);
@@ -275,8 +106,8 @@ static const struct jval *check_group(const struct jval *rep, const char *kind, 
                   "%s: %.0f byte(s) in %.0f block(s), expected %lu in %lu", fn,
                   jnum(g[0], "bytes"), jnum(g[0], "blocks"), bytes, blocks);
     if (src) {
-        ck_assert_msg(is_file(frame_str(g[0], "stack", 0, "file"), src), "%s: file %s", fn,
-                      frame_str(g[0], "stack", 0, "file"));
+        ck_assert_msg(is_src_file(frame_str(g[0], "stack", 0, "file"), src), "%s: file %s",
+                      fn, frame_str(g[0], "stack", 0, "file"));
         int want = marker_line(src, marker);
         ck_assert_msg(frame_num(g[0], "stack", 0, "line") == want,
                       "%s: line %.0f, the %s line is %d", fn,
@@ -291,15 +122,15 @@ static bool is_null(const struct jval *v, const char *key)
     return x && x->type == J_NULL;
 }
 
-/* g's "tag" is {"file": a file named `file` (exactly, or as is_file when `suffix`),
+/* g's "tag" is {"file": a file named `file` (exactly, or as is_src_file when `suffix`),
  * "line": line}. */
 static void check_tag(const struct jval *g, const char *file, bool suffix, int line)
 {
     const struct jval *t = jget(g, "tag");
     ck_assert_msg(t && t->type == J_OBJ, "no tag object");
     const char *f = jstr(t, "file");
-    ck_assert_msg(f && (suffix ? is_file(f, file) : !strcmp(f, file)), "tag file %s, expected %s",
-                  f ? f : "null", file);
+    ck_assert_msg(f && (suffix ? is_src_file(f, file) : !strcmp(f, file)),
+                  "tag file %s, expected %s", f ? f : "null", file);
     ck_assert_msg(jnum(t, "line") == line, "tag line %.0f, expected %d", jnum(t, "line"), line);
 }
 
@@ -307,7 +138,7 @@ static void check_tag(const struct jval *g, const char *file, bool suffix, int l
 static int groups_tagged(const struct jval *rep, const char *file, int line,
                          const struct jval **out, int max)
 {
-    const struct jval *a = arr(rep, "leaks");
+    const struct jval *a = need_member(rep, "leaks", J_ARR);
     int n = 0;
     for (size_t i = 0; i < a->n; i++) {
         const struct jval *t = jget(a->items[i], "tag");
@@ -319,13 +150,6 @@ static int groups_tagged(const struct jval *rep, const char *file, int line,
         n++;
     }
     return n;
-}
-
-static unsigned long long hexval(const char *s)
-{
-    ck_assert_msg(s && s[0] == '0' && s[1] == 'x' && s[2], "not a hex string: %s",
-                  s ? s : "(null)");
-    return strtoull(s + 2, NULL, 16);
 }
 
 /* The line of `text` after the one that is exactly `line`; asserts there is one. */
@@ -352,20 +176,9 @@ static bool line_starts(const char *p, const char *prefix)
 static void check_text_group(const char *text, const char *header, const char *fn)
 {
     const char *f = line_after(text, header);
-    char want[256];
-    snprintf(want, sizeof want, " in %s ", fn);
     const char *nl = strchr(f, '\n');
-    ck_assert_msg(line_starts(f, "    #0 0x") && nl && memmem(f, (size_t)(nl - f), want,
-                                                           strlen(want)),
+    ck_assert_msg(line_starts(f, "    #0 0x") && nl && names_fn(f, (size_t)(nl - f), fn),
                   "after \"%s\": %.*s", header, nl ? (int)(nl - f) : 200, f);
-}
-
-static int count_str(const char *text, const char *needle)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    return n;
 }
 
 /* =========================================================================================
@@ -395,7 +208,8 @@ static void check_tag_groups(const struct jval *rep)
     for (int line = 100; line <= 101; line++) {
         const struct jval *t[2];
         ck_assert_int_eq(groups_tagged(rep, "pair.c", line, t, 2), 1);
-        ck_assert_msg(frame_with(t[0], "stack", "tag_pair", 1) == 0, "pair.c:%d", line);
+        ck_assert_msg(frame_index(jget(t[0], "stack"), "tag_pair", 1) == 0, "pair.c:%d",
+                      line);
         ck_assert_int_eq((int)jnum(t[0], "bytes"), 40);
         ck_assert_int_eq((int)jnum(t[0], "blocks"), 1);
     }
@@ -451,23 +265,14 @@ END_TEST
 /* A stripped copy: the stack says nothing useful, the tags still place the leaks. */
 START_TEST(test_tags_stripped)
 {
-    ck_assert_msg(have_cmd("strip"), "strip (binutils) is not installed");
-    char exe[PATH_MAX];
-    snprintf(exe, sizeof exe, "%s", tmp_path("family_tag.stripped"));
-    char *cp[] = { "cp", (char *)prog_path("family_tag"), exe, NULL };
-    tool(cp);
-    char *strip[] = { "strip", exe, NULL };
-    tool(strip);
+    char exe[PATH_MAX + 64];
+    stripped_copy("family_tag", exe, sizeof exe);
 
-    char json[PATH_MAX], log[PATH_MAX], opts[3 * PATH_MAX];
-    snprintf(json, sizeof json, "%s", tmp_path("stripped.json"));
-    snprintf(log, sizeof log, "%s", tmp_path("stripped.log"));
-    snprintf(opts, sizeof opts, "json_path=%s:log_path=%s", json, log);
     char *argv[] = { exe, NULL };
-    struct run r = spy(argv, opts);
-    ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
-    struct jval *rep = load_json(json);
-    char *text = read_file(log);
+    struct spied s = spy_reports(argv, NULL, NULL, true);
+    ck_assert_msg(s.r.status == 0, "status %d: %s", s.r.status, s.r.err);
+    const struct jval *rep = s.json = load_json(s.json_path);
+    const char *text = s.log = read_file(s.log_path);
     ck_assert(text);
     static const struct { const char *file; int line; unsigned long bytes; } tags[] = {
         { "tagged_file.c", 4242, 123 }, { "realloc_tag.c", 7, 5000 },
@@ -494,11 +299,11 @@ START_TEST(test_tags_stripped)
     int macro = marker_line(tag_src, "/* TAG-MACRO */");
     int heap = marker_line(tag_src, "/* TAG-HEAP */");
     int found = 0;
-    const struct jval *a = arr(rep, "leaks");
+    const struct jval *a = need_member(rep, "leaks", J_ARR);
     for (size_t i = 0; i < a->n; i++) {
         const struct jval *g = a->items[i];
         if (!jget(g, "tag") || jget(g, "tag")->type != J_OBJ ||
-            !is_file(jstr(g, "tag.file"), tag_src))
+            !is_src_file(jstr(g, "tag.file"), tag_src))
             continue;
         if (jnum(g, "tag.line") == macro) {
             ck_assert_int_eq((int)jnum(g, "bytes"), 77);
@@ -511,11 +316,7 @@ START_TEST(test_tags_stripped)
         ck_assert(!frame_str(g, "stack", 0, "function"));
     }
     ck_assert_int_eq(found, 3);
-    json_free(rep);
-    free(text);
-    run_free(&r);
-    unlink(json);
-    unlink(log);
+    spied_free(&s);
     unlink(exe);
 }
 END_TEST
@@ -1252,7 +1053,7 @@ START_TEST(test_heap_destroy_report)
     /* The spies saw every block freed by the destroys. */
     ck_assert_msg(strstr(s.r.out, "doomed_frees=5 quiet_frees=2\n"), "stdout: %s", s.r.out);
     /* heap_leaks: the blocks left in "doomed", by stack and tag; none of "quiet". */
-    const struct jval *hl = arr(s.json, "heap_leaks");
+    const struct jval *hl = need_member(s.json, "heap_leaks", J_ARR);
     ck_assert_int_eq((int)hl->n, 3);
     for (size_t i = 0; i < hl->n; i++)
         ck_assert_str_eq(jstr(hl->items[i], "heap"), "doomed");
@@ -1337,7 +1138,7 @@ START_TEST(test_wrong_heap)
 {
     unsigned long long block, malloced;
     struct spied s = run_wrong(&block, &malloced);
-    const struct jval *e = arr(s.json, "errors");
+    const struct jval *e = need_member(s.json, "errors", J_ARR);
     ck_assert_int_eq((int)e->n, (int)NWRONG);
     ck_assert_int_eq((int)jnum(s.json, "summary.errors"), (int)NWRONG);
     for (size_t i = 0; i < NWRONG; i++) {
@@ -1350,12 +1151,12 @@ START_TEST(test_wrong_heap)
         const struct jval *st = jget(x, "stacks");
         ck_assert_msg(st && st->type == J_OBJ, "error %zu: no stacks", i);
         ck_assert_msg(is_null(st, "free"), "error %zu: a free stack", i);
-        ck_assert_msg(frame_with(st, "here", wrong_calls[i].here, 1) == 0,
+        ck_assert_msg(frame_index(jget(st, "here"), wrong_calls[i].here, 1) == 0,
                       "error %zu: here frame 0 is %s, expected %s", i,
                       frame_str(st, "here", 0, "function"), wrong_calls[i].here);
         ck_assert_int_eq((int)frame_num(st, "here", 0, "line"),
                          marker_line(heap_src, wrong_calls[i].here_marker));
-        ck_assert_msg(frame_with(st, "alloc", wrong_calls[i].alloc, 1) == 0,
+        ck_assert_msg(frame_index(jget(st, "alloc"), wrong_calls[i].alloc, 1) == 0,
                       "error %zu: alloc frame 0 is %s, expected %s", i,
                       frame_str(st, "alloc", 0, "function"), wrong_calls[i].alloc);
         ck_assert_int_eq((int)frame_num(st, "alloc", 0, "line"),
@@ -1416,7 +1217,7 @@ START_TEST(test_bad_handles)
     ck_assert_msg(l && sscanf(l, "stale=%llx garbage=%llx misaligned=%llx", &h[0], &h[1],
                               &h[2]) == 3 && strstr(s.r.out, "\nok\n"), "stdout: %s", s.r.out);
     /* Refused and reported, each handle; nothing else. */
-    const struct jval *e = arr(s.json, "errors");
+    const struct jval *e = need_member(s.json, "errors", J_ARR);
     int per[3] = { 0, 0, 0 };
     for (size_t i = 0; i < e->n; i++) {
         ck_assert_str_eq(jstr(e->items[i], "kind"), "wrong_heap");
@@ -1424,7 +1225,7 @@ START_TEST(test_bad_handles)
         int k = a == h[0] ? 0 : a == h[1] ? 1 : a == h[2] ? 2 : -1;
         ck_assert_msg(k >= 0, "an error at 0x%llx", a);
         per[k]++;
-        ck_assert_msg(frame_with(jget(e->items[i], "stacks"), "here", "refused", 1) == 0,
+        ck_assert_msg(frame_index(jpath(e->items[i], "stacks.here"), "refused", 1) == 0,
                       "error %zu not made in refused()", i);
     }
     for (int k = 0; k < 3; k++)
@@ -1872,7 +1673,7 @@ START_TEST(test_pool_no_leaks)
     ck_assert_int_eq((int)jnum(s.json, "summary.pool_bytes"), 0);
     ck_assert_int_eq((int)jnum(s.json, "summary.definite_blocks"), 0);
     ck_assert_int_eq((int)jnum(s.json, "summary.live_blocks"), 0);
-    ck_assert_int_eq((int)arr(s.json, "leaks")->n, 0);
+    ck_assert_int_eq((int)need_member(s.json, "leaks", J_ARR)->n, 0);
     spied_free(&s);
 }
 END_TEST
@@ -1964,7 +1765,7 @@ START_TEST(test_allocator_mappings)
                 "/* BIG-LEAK */");
     ck_assert_int_eq((int)jnum(s.json, "summary.mapping_bytes"), 0);
     ck_assert_int_eq((int)jnum(s.json, "summary.mapping_blocks"), 0);
-    const struct jval *a = arr(s.json, "leaks");
+    const struct jval *a = need_member(s.json, "leaks", J_ARR);
     for (size_t i = 0; i < a->n; i++)
         ck_assert_str_ne(jstr(a->items[i], "kind"), "mapping");
     ck_assert_int_eq((int)jnum(s.json, "summary.definite_blocks"), 1);
@@ -2022,9 +1823,5 @@ Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(suite());
 }

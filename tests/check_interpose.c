@@ -332,9 +332,5 @@ Suite *suite(void)
 int main(void)
 {
     page = (size_t)sysconf(_SC_PAGESIZE);
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(suite());
 }

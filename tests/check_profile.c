@@ -21,143 +21,35 @@
 #include "mallocspy.h"
 #include "testutil.h"
 
-#define TIMEOUT "120"          /* seconds for each child: a hang fails instead of blocking */
-
-/* Tools (the report script, chromium, timeout) run without the preload and options. */
-static const char *const tool_env[] = { "LD_PRELOAD=", "MALLOCSPY_OPTIONS=", "MALLOCSPY_LIB=",
-                                        NULL };
-
-static struct run run_tool(char *const argv[])
-{
-    char *full[64] = { "timeout", TIMEOUT };
-    int k = 2;
-    for (int i = 0; argv[i] && k < 63; i++)
-        full[k++] = argv[i];
-    full[k] = NULL;
-    struct run r = run_cmd(full, tool_env, NULL);
-    ck_assert_msg(r.status != 124, "%s timed out", argv[0]);
-    return r;
-}
-
-/* Runs argv under the preload with MALLOCSPY_OPTIONS=opts, within the time limit: timeout
- * runs without the preload and starts the program through env(1), so that only the
- * program is spied (timeout's own report would overwrite the program's files). */
-static struct run spy(char *const argv[], const char *opts)
-{
-    static char pre[PATH_MAX + 16], op[8192];
-    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib_path());
-    snprintf(op, sizeof op, "MALLOCSPY_OPTIONS=%s", opts ? opts : "");
-    char *full[48] = { "env", pre, op };
-    int k = 3;
-    for (int i = 0; argv[i] && k < 47; i++)
-        full[k++] = argv[i];
-    full[k] = NULL;
-    return run_tool(full);
-}
-
 /* ---- files ------------------------------------------------------------------------------ */
-
-static const char *repo_file(const char *rel)
-{
-    static char dir[PATH_MAX];
-    static char buf[4][PATH_MAX + 64];
-    static int k;
-    if (!dir[0])
-        ck_assert_msg(realpath(BUILD_DIR "/..", dir), "cannot resolve %s/..", BUILD_DIR);
-    char *b = buf[k++ & 3];
-    snprintf(b, PATH_MAX + 64, "%s/%s", dir, rel);
-    return b;
-}
 
 static const char *report_script(void) { return repo_file("scripts/mallocspy-report"); }
 
-/* A fresh temporary file name, copied (tmp_path's ring of buffers is small). */
-static char *tmp_name(const char *name) { return strdup(tmp_path(name)); }
-
-static char *tmp_dir(const char *name)
-{
-    char *d = tmp_name(name);
-    ck_assert_msg(mkdir(d, 0755) == 0, "mkdir %s: %s", d, strerror(errno));
-    return d;
-}
-
-static void rm_rf(const char *path)
-{
-    char *argv[] = { "rm", "-rf", (char *)path, NULL };
-    struct run r = run_tool(argv);
-    run_free(&r);
-}
-
-/* The (1-based) line of tests/progs/<name> holding `marker`; exactly one must. */
-static int marker_line(const char *name, const char *marker)
-{
-    char rel[256];
-    snprintf(rel, sizeof rel, "tests/progs/%s", name);
-    char *text = read_file(repo_file(rel));
-    ck_assert_msg(text, "cannot read %s", rel);
-    int line = 1, found = 0, count = 0;
-    for (const char *p = text; *p; p++) {
-        if (*p == '\n')
-            line++;
-        else if (!strncmp(p, marker, strlen(marker))) {
-            found = line;
-            count++;
-        }
-    }
-    free(text);
-    ck_assert_msg(count == 1, "marker %s found %d times in %s", marker, count, name);
-    return found;
-}
-
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
 /* ---- JSON reports ------------------------------------------------------------------------ */
 
+/* A report of these programs: the summary, the profile, its sites, and the leaks. */
 static struct jval *load_json(const char *path)
 {
-    char *text = read_file(path);
-    ck_assert_msg(text, "no JSON report at %s", path);
-    struct jval *v = json_parse(text);
-    ck_assert_msg(v, "the JSON report %s does not parse:\n%.3000s", path, text);
-    free(text);
-    ck_assert_str_eq(jstr(v, "tool"), "mallocspy");
-    ck_assert_msg(jget(v, "summary") && jget(v, "summary")->type == J_OBJ, "no summary");
-    ck_assert_msg(jget(v, "profile") && jget(v, "profile")->type == J_OBJ,
-                  "no \"profile\" object in %s", path);
-    ck_assert_msg(jget(v, "sites") && jget(v, "sites")->type == J_ARR,
-                  "no \"sites\" array in %s", path);
-    ck_assert_msg(jget(v, "leaks") && jget(v, "leaks")->type == J_ARR, "no \"leaks\" array");
+    struct jval *v = load_report(path);
+    need_member(v, "summary", J_OBJ);
+    need_member(v, "profile", J_OBJ);
+    need_member(v, "sites", J_ARR);
+    need_member(v, "leaks", J_ARR);
     return v;
 }
-
-struct spied {
-    struct run r;
-    struct jval *json;
-    char json_path[PATH_MAX + 64];
-};
 
 /* Runs helper program `name` (or the program at that path, if it has a '/') with argument
  * `arg` (unless NULL), report=quiet, a fresh json_path and `opts`; status 0 and nothing on
  * stderr expected. */
 static struct spied run_prog_arg(const char *name, const char *arg, const char *opts)
 {
-    struct spied s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.json_path, sizeof s.json_path, "%s", tmp_path("report.json"));
     char o[8192];
-    snprintf(o, sizeof o, "report=quiet:json_path=%s%s%s", s.json_path, opts ? ":" : "",
-             opts ? opts : "");
+    snprintf(o, sizeof o, "report=quiet%s%s", opts ? ":" : "", opts ? opts : "");
     char *argv[] = { (char *)(strchr(name, '/') ? name : prog_path(name)), (char *)arg, NULL };
-    s.r = spy(argv, o);
-    ck_assert_msg(s.r.status == 0, "%s (%s): status %d\nstderr: %s", name, o, s.r.status,
-                  s.r.err);
-    ck_assert_msg(!strcmp(s.r.err, ""), "%s (%s) wrote on stderr:\n%s", name, o, s.r.err);
+    struct spied s = spy_reports(argv, o, NULL, false);
+    char what[8192 + 256];
+    snprintf(what, sizeof what, "%s (%s)", name, o);
+    check_clean_exit(&s.r, what);
     s.json = load_json(s.json_path);
     return s;
 }
@@ -165,13 +57,6 @@ static struct spied run_prog_arg(const char *name, const char *arg, const char *
 static struct spied run_prog(const char *name, const char *opts)
 {
     return run_prog_arg(name, NULL, opts);
-}
-
-static void spied_free(struct spied *s)
-{
-    run_free(&s->r);
-    json_free(s->json);
-    unlink(s->json_path);
 }
 
 static double num(const struct jval *v, const char *path)
@@ -190,18 +75,13 @@ static const struct jval *stack_of(const struct jval *g)
     return st;
 }
 
-static int frame_index(const struct jval *g, const char *fn)
+/* Where fn is in g's stack, which must be there: -1 if not. */
+static int fn_index(const struct jval *g, const char *fn)
 {
-    const struct jval *st = stack_of(g);
-    for (size_t i = 0; i < st->n; i++) {
-        const char *f = jstr(st->items[i], "function");
-        if (f && !strcmp(f, fn))
-            return (int)i;
-    }
-    return -1;
+    return frame_index(stack_of(g), fn, INT_MAX);
 }
 
-static bool has_fn(const struct jval *g, const char *fn) { return frame_index(g, fn) >= 0; }
+static bool has_fn(const struct jval *g, const char *fn) { return fn_index(g, fn) >= 0; }
 
 struct totals {
     double allocs, bytes, peak, temps, live;
@@ -418,12 +298,6 @@ static double lines_sum(const struct lines *l)
     return t;
 }
 
-static const char *basename_of(const char *p)
-{
-    const char *s = strrchr(p, '/');
-    return s ? s + 1 : p;
-}
-
 /* A frame's name in a graph, as mallocspy-report and the library name it: the function,
  * else module+offset, else the address. */
 static void frame_name(const struct jval *f, char *out, size_t cap)
@@ -432,7 +306,8 @@ static void frame_name(const struct jval *f, char *out, size_t cap)
     if (fn)
         snprintf(out, cap, "%s", fn);
     else if (mod)
-        snprintf(out, cap, "%s+%s", basename_of(mod), jstr(f, "offset") ? jstr(f, "offset") : "?");
+        snprintf(out, cap, "%s+%s", base_name(mod),
+                 jstr(f, "offset") ? jstr(f, "offset") : "?");
     else
         snprintf(out, cap, "%s", jstr(f, "address") ? jstr(f, "address") : "?");
     for (char *c = out; *c; c++)
@@ -557,8 +432,8 @@ static struct run chromium(const char *path, const char *hash, char *const mode[
         argv[k++] = mode[i];
     argv[k++] = url;
     argv[k] = NULL;
-    struct run r = run_tool(argv);
-    rm_rf(profile);
+    struct run r = run_tool(argv, NULL);
+    remove_tree(profile);
     free(profile);
     return r;
 }
@@ -829,7 +704,7 @@ static struct fn_expect expect_fn(const struct jval *rep, const char *fn)
     const struct jval *leaks = jget(rep, "leaks");
     for (size_t i = 0; i < leaks->n; i++) {
         const struct jval *g = leaks->items[i];
-        int at = frame_index(g, fn);
+        int at = fn_index(g, fn);
         if (at < 0 || !is_leaked_kind(jstr(g, "kind")))
             continue;
         e.bytes += num(g, "bytes");
@@ -838,7 +713,7 @@ static struct fn_expect expect_fn(const struct jval *rep, const char *fn)
         const char *file = jstr(f, "file");
         ck_assert_msg(file && !isnan(jnum(f, "line")), "%s: no file and line in the report", fn);
         char loc[128];
-        snprintf(loc, sizeof loc, "%s:%.0f", basename_of(file), jnum(f, "line"));
+        snprintf(loc, sizeof loc, "%s:%.0f", base_name(file), jnum(f, "line"));
         bool seen = false;
         for (int k = 0; k < e.nlocs; k++)
             seen |= !strcmp(e.locs[k], loc);
@@ -1202,7 +1077,7 @@ static struct lines report_folded(const char *json, const char *weight, char **e
 {
     char *argv[] = { (char *)report_script(), (char *)json, "--folded", "-",
                      weight ? "--weight" : NULL, (char *)weight, NULL };
-    struct run r = run_tool(argv);
+    struct run r = run_tool(argv, NULL);
     ck_assert_msg(r.status == 0, "mallocspy-report --folded -: status %d\n%s", r.status, r.err);
     struct lines l = split_lines(r.out);
     if (err)
@@ -1351,7 +1226,7 @@ static char *python(const char *text, const char *arg)
     char *path = tmp_name("check.py");
     ck_assert(write_file(path, text));
     char *argv[] = { "python3", path, (char *)arg, NULL };
-    struct run r = run_tool(argv);
+    struct run r = run_tool(argv, NULL);
     ck_assert_msg(r.status == 0, "python3 %s: status %d\n%s", path, r.status, r.err);
     char *out = strdup(r.out);
     run_free(&r);
@@ -1687,7 +1562,7 @@ START_TEST(test_flamegraph_report_script)
     const char *title = "Leaks of <prof_leaks> & co";
     char *argv[] = { (char *)report_script(), s.json_path, "--flamegraph", svg, "--title",
                      (char *)title, NULL };
-    struct run r = run_tool(argv);
+    struct run r = run_tool(argv, NULL);
     ck_assert_msg(r.status == 0 && !strcmp(r.err, "") && !strcmp(r.out, ""),
                   "mallocspy-report --flamegraph: status %d\n%s%s", r.status, r.out, r.err);
     run_free(&r);
@@ -1702,7 +1577,7 @@ START_TEST(test_flamegraph_report_script)
 
     /* An HTML page, with the default title: the library's. */
     char *argv2[] = { (char *)report_script(), s.json_path, "--flamegraph", html, NULL };
-    r = run_tool(argv2);
+    r = run_tool(argv2, NULL);
     ck_assert_msg(r.status == 0 && !strcmp(r.err, ""), "mallocspy-report --flamegraph x.html: "
                   "status %d\n%s", r.status, r.err);
     run_free(&r);
@@ -1810,7 +1685,7 @@ static void check_timeline_svg(const struct spied *s)
     const struct jval *tl = jget(s->json, "timeline");
     char *svg = tmp_name("timeline.svg");
     char *argv[] = { (char *)report_script(), (char *)s->json_path, "--timeline", svg, NULL };
-    struct run r = run_tool(argv);
+    struct run r = run_tool(argv, NULL);
     ck_assert_msg(r.status == 0 && !strcmp(r.err, ""), "mallocspy-report --timeline: status "
                   "%d\n%s", r.status, r.err);
     run_free(&r);
@@ -1906,7 +1781,7 @@ START_TEST(test_timeline_events)
 
     /* --summary: the timeline's line. */
     char *argv2[] = { (char *)report_script(), s.json_path, "--summary", NULL };
-    struct run r = run_tool(argv2);
+    struct run r = run_tool(argv2, NULL);
     char line[256];
     snprintf(line, sizeof line, "timeline: %zu sample(s), peak %.0f byte(s)", smp->n,
              num(tl, "peak_bytes"));
@@ -1941,7 +1816,7 @@ END_TEST
 /* mallocspy-report on what is not a usable report: status 1 and one line. */
 static void check_script_error(char *const argv[], const char *what)
 {
-    struct run r = run_tool(argv);
+    struct run r = run_tool(argv, NULL);
     ck_assert_msg(r.status == 1, "mallocspy-report (%s): status %d, expected 1\n%s", what,
                   r.status, r.err);
     ck_assert_msg(count_lines(r.err) == 1 && !strncmp(r.err, "mallocspy-report: ", 18),
@@ -2041,12 +1916,8 @@ static int section_list(const char *sec, const char *title, struct entry *e, int
     ck_assert_msg(p, "no '%s:' list in the profile section:\n%s", title, sec);
     p += strlen(head);
     int n = 0;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        char line[2048];
-        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line - 1 ? len : sizeof line - 1),
-                 p);
+    char line[2048];
+    while (next_line(&p, line, sizeof line)) {
         struct entry x = { 0 };
         char tail[64];
         if (!strncmp(line, "Most ", 5))
@@ -2059,21 +1930,17 @@ static int section_list(const char *sec, const char *title, struct entry *e, int
         } else if (n && !strncmp(line, "    #0 ", 7)) {
             snprintf(e[n - 1].frame0, sizeof e[n - 1].frame0, "%s", line);
         }
-        p += len + (nl ? 1 : 0);
     }
     return n;
 }
 
 START_TEST(test_profile_text)
 {
-    char json[PATH_MAX + 64], opts[PATH_MAX + 128];
-    snprintf(json, sizeof json, "%s", tmp_path("text.json"));
-    snprintf(opts, sizeof opts, "report=profile:sites_top=2:json_path=%s", json);
     char *argv[] = { (char *)prog_path("prof_sites"), NULL };
-    struct run r = spy(argv, opts);
-    ck_assert_msg(r.status == 0, "prof_sites: status %d\n%s", r.status, r.err);
-    struct jval *rep = load_json(json);
-    char *sec = profile_section(r.err);
+    struct spied s = spy_reports(argv, "report=profile:sites_top=2", NULL, false);
+    ck_assert_msg(s.r.status == 0, "prof_sites: status %d\n%s", s.r.status, s.r.err);
+    const struct jval *rep = s.json = load_json(s.json_path);
+    char *sec = profile_section(s.r.err);
     int pid;
     double allocs, temps, bytes, peak;
     ck_assert_msg(sscanf(sec, "==%d==PROFILE: mallocspy: %lf allocation(s) (%lf temporary), %lf "
@@ -2109,10 +1976,9 @@ START_TEST(test_profile_text)
         int n = section_list(sec, lists[i].title, e, 8);
         ck_assert_msg(n == 2, "'%s' has %d entries with sites_top=2", lists[i].title, n);
         for (int k = 0; k < 2; k++) {
-            char in[128];
-            snprintf(in, sizeof in, " in %s ", lists[i].fn[k]);
-            ck_assert_msg(strstr(e[k].frame0, in), "'%s' entry %d is not %s: %s", lists[i].title,
-                          k, lists[i].fn[k], e[k].frame0);
+            ck_assert_msg(names_fn(e[k].frame0, strlen(e[k].frame0), lists[i].fn[k]),
+                          "'%s' entry %d is not %s: %s", lists[i].title, k, lists[i].fn[k],
+                          e[k].frame0);
             struct totals t = fn_totals(rep, lists[i].fn[k]);
             ck_assert_msg(t.n == 1 && e[k].bytes == t.bytes && e[k].allocs == t.allocs &&
                           e[k].temps == t.temps && e[k].peak == t.peak,
@@ -2123,7 +1989,7 @@ START_TEST(test_profile_text)
         }
     }
     /* Without report=profile, no such section. */
-    struct run q = spy(argv, "");
+    struct run q = spy(argv, "", NULL);
     ck_assert_msg(q.status == 0 && !strstr(q.err, "PROFILE"), "a PROFILE section without "
                   "report=profile:\n%s", q.err);
     run_free(&q);
@@ -2131,7 +1997,7 @@ START_TEST(test_profile_text)
     /* The wrapper's --profile gives the same section. */
     char *wargv[] = { (char *)repo_file("scripts/mallocspy"), "--profile", "--sites-top", "2",
                       "--", (char *)prog_path("prof_sites"), NULL };
-    struct run w = run_tool(wargv);
+    struct run w = run_tool(wargv, NULL);
     ck_assert_msg(w.status == 0, "mallocspy --profile: status %d\n%s", w.status, w.err);
     char *wsec = profile_section(w.err);
     char *a = normalized(sec), *b = normalized(wsec);
@@ -2142,9 +2008,7 @@ START_TEST(test_profile_text)
     free(wsec);
     run_free(&w);
     free(sec);
-    json_free(rep);
-    unlink(json);
-    run_free(&r);
+    spied_free(&s);
 }
 END_TEST
 
@@ -2158,7 +2022,7 @@ START_TEST(test_wrapper_pictures)
                      "--folded", "f.folded", "--weight", "allocations", "--flamegraph", "g.html",
                      "--timeline", "--sites-top", "3", "--", (char *)prog_path("prof_sites"),
                      NULL };
-    struct run r = run_tool(argv);
+    struct run r = run_tool(argv, NULL);
     ck_assert_msg(r.status == 0 && !strcmp(r.err, ""), "mallocspy: status %d\n%s", r.status,
                   r.err);
     run_free(&r);
@@ -2183,7 +2047,7 @@ START_TEST(test_wrapper_pictures)
                   "mallocspy --flamegraph g.html --weight allocations: not the page expected");
     free(text);
     json_free(rep);
-    rm_rf(dir);
+    remove_tree(dir);
     free(dir);
 }
 END_TEST
@@ -2193,13 +2057,10 @@ END_TEST
 static struct spied run_bad(const char *prog, const char *opts, const char *key,
                             const char *value)
 {
-    struct spied s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.json_path, sizeof s.json_path, "%s", tmp_path("bad.json"));
     char o[8192];
-    snprintf(o, sizeof o, "report=quiet:json_path=%s:%s", s.json_path, opts);
+    snprintf(o, sizeof o, "report=quiet:%s", opts);
     char *argv[] = { (char *)prog_path(prog), NULL };
-    s.r = spy(argv, o);
+    struct spied s = spy_reports(argv, o, NULL, false);
     ck_assert_msg(s.r.status == 0, "%s with %s: status %d\n%s", prog, opts, s.r.status, s.r.err);
     ck_assert_msg(count_lines(s.r.err) == 1 && strstr(s.r.err, "mallocspy") &&
                   strstr(s.r.err, key) && strstr(s.r.err, value),
@@ -2326,11 +2187,11 @@ START_TEST(test_awkward_module_name)
     char *cc[] = { "cc", "-shared", "-fPIC", "-O1", "-fno-omit-frame-pointer",
                    "-DPROF_PLUGIN_LIB", "-o", lib, (char *)repo_file("tests/progs/prof_plugin.c"),
                    NULL };
-    struct run r = run_tool(cc);
+    struct run r = run_tool(cc, NULL);
     ck_assert_msg(r.status == 0, "cc: %s", r.err);
     run_free(&r);
     char *strip[] = { "strip", lib, NULL };
-    r = run_tool(strip);
+    r = run_tool(strip, NULL);
     ck_assert_msg(r.status == 0, "strip: %s", r.err);
     run_free(&r);
 
@@ -2339,7 +2200,7 @@ START_TEST(test_awkward_module_name)
     char exe[PATH_MAX + 64];
     snprintf(exe, sizeof exe, "%s/%s", dir, exe_name);
     char *cp[] = { "cp", (char *)prog_path("prof_plugin"), exe, NULL };
-    r = run_tool(cp);
+    r = run_tool(cp, NULL);
     ck_assert_msg(r.status == 0, "cp: %s", r.err);
     run_free(&r);
 
@@ -2351,7 +2212,7 @@ START_TEST(test_awkward_module_name)
     const struct jval *rep = s.json, *g = NULL;
     const struct jval *leaks = jget(rep, "leaks");
     for (size_t i = 0; i < leaks->n; i++)
-        if (frame_index(leaks->items[i], "plugin_entry") == 1)
+        if (fn_index(leaks->items[i], "plugin_entry") == 1)
             g = leaks->items[i];
     ck_assert_msg(g, "no leak from plugin_entry in the report");
     const struct jval *f0 = stack_of(g)->items[0];
@@ -2419,7 +2280,7 @@ START_TEST(test_awkward_module_name)
     free(svg);
     free(html);
     spied_free(&s);
-    rm_rf(dir);
+    remove_tree(dir);
     free(dir);
 }
 END_TEST
@@ -2468,7 +2329,7 @@ START_TEST(test_report_script_names)
     lines_free(&exp);
 
     char *argv[] = { (char *)report_script(), json, "--flamegraph", svg, NULL };
-    struct run r = run_tool(argv);
+    struct run r = run_tool(argv, NULL);
     ck_assert_msg(r.status == 0 && !strcmp(r.err, ""), "mallocspy-report --flamegraph: %d\n%s",
                   r.status, r.err);
     run_free(&r);
@@ -2613,9 +2474,6 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    child_timeout = "120";   /* the report script and headless Chromium are slow */
+    return run_suite(suite());
 }

@@ -29,21 +29,6 @@ static const char *spy_options(const char *tag)
     return buf;
 }
 
-/* Without the preload: whatever the test program's own environment says. */
-static const char *const plain_env[] = { "LD_PRELOAD=", "MALLOCSPY_OPTIONS=", NULL };
-
-static struct run run_plain(char *const argv[], const char *const extra[])
-{
-    const char *env[16];
-    int k = 0;
-    for (int i = 0; plain_env[i]; i++)
-        env[k++] = plain_env[i];
-    for (int i = 0; extra && extra[i] && k < 15; i++)
-        env[k++] = extra[i];
-    env[k] = NULL;
-    return run_cmd(argv, env, NULL);
-}
-
 /* Runs argv with and without the preload and checks that nothing differs.  The plain run
  * must succeed, so that a broken command cannot make the comparison vacuous. */
 static void compare(const char *what, char *const argv[], const char *const extra[])
@@ -389,9 +374,5 @@ Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(suite());
 }

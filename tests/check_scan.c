@@ -27,77 +27,7 @@
 #include "mallocspy.h"
 #include "testutil.h"
 
-#define TIMEOUT "60"         /* seconds for each child: a hang fails instead of blocking */
-
-/* Tools (cc, valgrind) and timeout run without the preload and without options. */
-static const char *const tool_env[] = { "LD_PRELOAD=", "MALLOCSPY_OPTIONS=", NULL };
-
-/* Runs argv (NULL-terminated, at most 40 items) within the time limit, without the
- * preload. */
-static struct run run_tool(char *const argv[])
-{
-    char *full[48] = { "timeout", TIMEOUT };
-    int k = 2;
-    for (int i = 0; argv[i] && k < 47; i++)
-        full[k++] = argv[i];
-    full[k] = NULL;
-    return run_cmd(full, tool_env, NULL);
-}
-
-/* Runs argv under the preload with MALLOCSPY_OPTIONS=opts, within the time limit.  Only
- * the program is spied: timeout runs without the preload and starts it through env(1). */
-static struct run spy(char *const argv[], const char *opts)
-{
-    static char pre[PATH_MAX + 16], op[8192];
-    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib_path());
-    snprintf(op, sizeof op, "MALLOCSPY_OPTIONS=%s", opts ? opts : "");
-    char *full[48] = { "env", pre, op };
-    int k = 3;
-    for (int i = 0; argv[i] && k < 47; i++)
-        full[k++] = argv[i];
-    full[k] = NULL;
-    struct run r = run_tool(full);
-    ck_assert_msg(r.status != 124, "%s timed out (%s s)", argv[0], TIMEOUT);
-    return r;
-}
-
 /* ---- files and paths ------------------------------------------------------------------ */
-
-/* tests/progs/<name>: relative to the working directory (make check runs from the top of
- * the tree), else next to the build directory. */
-static const char *src_path(const char *name)
-{
-    static char buf[4][PATH_MAX];
-    static int k;
-    char *b = buf[k++ & 3];
-    snprintf(b, PATH_MAX, "tests/progs/%s", name);
-    if (access(b, R_OK) != 0)
-        snprintf(b, PATH_MAX, "%s/../tests/progs/%s", BUILD_DIR, name);
-    ck_assert_msg(access(b, R_OK) == 0, "source %s not found", name);
-    return b;
-}
-
-/* A fresh directory under the test's temporary directory (the path is copied to out). */
-static void make_dir(const char *tag, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s", tmp_path(tag));
-    ck_assert_msg(mkdir(out, 0755) == 0, "mkdir %s: %s", out, strerror(errno));
-}
-
-static void remove_tree(const char *path)
-{
-    char *argv[] = { "rm", "-rf", (char *)path, NULL };
-    struct run r = run_tool(argv);
-    run_free(&r);
-}
-
-static void tool(char *const argv[])
-{
-    struct run r = run_tool(argv);
-    ck_assert_msg(r.status == 0, "%s failed with status %d:\n%s%s", argv[0], r.status, r.out,
-                  r.err);
-    run_free(&r);
-}
 
 /* libscanlib.so from tests/progs/scan_shlib_lib.c, alone in a fresh directory (dir:
  * PATH_MAX bytes), with -g and its soname the file name. */
@@ -108,7 +38,7 @@ static void build_scanlib(char *dir, char *lib, size_t cap)
     char *argv[] = { "cc", "-shared", "-fPIC", "-g", "-O1", "-fno-omit-frame-pointer",
                      "-Wl,-soname,libscanlib.so", "-o", lib,
                      (char *)src_path("scan_shlib_lib.c"), NULL };
-    tool(argv);
+    run_tool_ok(argv);
 }
 
 static double now(void)
@@ -120,54 +50,30 @@ static double now(void)
 
 /* ---- running and reading reports ------------------------------------------------------- */
 
-struct spied {
-    struct run r;
-    struct jval *json;        /* the JSON report (valid: checked) */
-    char json_path[PATH_MAX];
-};
-
+/* A report of these programs: leaks (each of a kind), the summary, the scan's counts. */
 static struct jval *load_json(const char *path)
 {
-    char *text = read_file(path);
-    ck_assert_msg(text, "no JSON report at %s", path);
-    struct jval *v = json_parse(text);
-    ck_assert_msg(v, "the JSON report %s does not parse:\n%.3000s", path, text);
-    free(text);
-    ck_assert_msg(v->type == J_OBJ, "the JSON report is not an object");
-    ck_assert_str_eq(jstr(v, "tool"), "mallocspy");
-    const struct jval *leaks = jget(v, "leaks");
-    ck_assert_msg(leaks && leaks->type == J_ARR, "no \"leaks\" array");
-    ck_assert_msg(jget(v, "summary") && jget(v, "summary")->type == J_OBJ, "no summary");
-    ck_assert_msg(jget(v, "mallocspy") && jget(v, "mallocspy")->type == J_OBJ,
-                  "no \"mallocspy\" object");
+    struct jval *v = load_report(path);
+    const struct jval *leaks = need_member(v, "leaks", J_ARR);
+    need_member(v, "summary", J_OBJ);
+    need_member(v, "mallocspy", J_OBJ);
     for (size_t i = 0; i < leaks->n; i++)
         ck_assert_msg(jstr(leaks->items[i], "kind"), "leak group %zu has no kind", i);
     return v;
 }
 
-static void spied_free(struct spied *s)
-{
-    run_free(&s->r);
-    json_free(s->json);
-    unlink(s->json_path);
-}
-
-/* Runs `prog` (a path) with an optional argument under the preload, with
- * "report=quiet:json_path=<fresh file>" plus `opts`, and reads the JSON report.  Status 0
+/* Runs `prog` (a path) with an optional argument under the preload, with report=quiet, a
+ * fresh json_path and `opts`, and reads the JSON report.  Status 0
  * and nothing on stderr expected. */
 static struct spied run_path(const char *prog, const char *arg, const char *opts)
 {
-    struct spied s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.json_path, sizeof s.json_path, "%s", tmp_path("scan.json"));
-    char o[2 * PATH_MAX];
-    snprintf(o, sizeof o, "report=quiet:json_path=%s%s%s", s.json_path, opts ? ":" : "",
-             opts ? opts : "");
+    char o[8192];
+    snprintf(o, sizeof o, "report=quiet%s%s", opts ? ":" : "", opts ? opts : "");
     char *argv[] = { (char *)prog, (char *)arg, NULL };
-    s.r = spy(argv, o);
-    ck_assert_msg(s.r.status == 0, "%s %s: status %d\nstdout: %s\nstderr: %s", prog,
-                  arg ? arg : "", s.r.status, s.r.out, s.r.err);
-    ck_assert_msg(!strcmp(s.r.err, ""), "%s wrote on stderr:\n%s", prog, s.r.err);
+    struct spied s = spy_reports(argv, o, NULL, false);
+    char what[PATH_MAX + 256];
+    snprintf(what, sizeof what, "%s %s", prog, arg ? arg : "");
+    check_clean_exit(&s.r, what);
     s.json = load_json(s.json_path);
     return s;
 }
@@ -317,7 +223,7 @@ static bool valgrind_summary(const char *name, struct vg_summary *s)
     }
     char *argv[] = { "valgrind", "--leak-check=full", "--show-leak-kinds=all",
                      (char *)prog_path(name), NULL };
-    struct run r = run_tool(argv);
+    struct run r = run_tool(argv, NULL);
     ck_assert_msg(r.status == 0, "valgrind %s: status %d\n%s", name, r.status, r.err);
     if (!strstr(r.err, "LEAK SUMMARY:")) {
         ck_assert_msg(strstr(r.err, "All heap blocks were freed"), "no LEAK SUMMARY from "
@@ -436,7 +342,7 @@ START_TEST(test_shared_library_linked)
                    "-D_GNU_SOURCE", "-DSCAN_SHLIB_LINKED", "-o", exe,
                    (char *)src_path("scan_shlib.c"), "-Wl,--no-as-needed", ldir, "-lscanlib",
                    rpath, "-ldl", NULL };
-    tool(cc);
+    run_tool_ok(cc);
     struct spied s = run_path(exe, NULL, REACHABLE);
     check_scanlib(s.json, lib);
     spied_free(&s);
@@ -674,7 +580,7 @@ START_TEST(test_report_signal_snapshot)
     snprintf(aside, sizeof aside, "%s", tmp_path("snap-signal.json"));
     snprintf(opts, sizeof opts, "report=quiet:report_signal=SIGUSR2:json_path=%s", json);
     char *argv[] = { (char *)prog_path("scan_snapshot"), json, aside, NULL };
-    struct run r = spy(argv, opts);
+    struct run r = spy(argv, opts, NULL);
     ck_assert_msg(r.status == 0, "status %d\nstdout: %s\nstderr: %s", r.status, r.out, r.err);
     ck_assert_str_eq(r.err, "");
     /* It went on after the snapshot, to the end. */
@@ -697,24 +603,19 @@ END_TEST
 
 START_TEST(test_blocked_stop_signal)
 {
-    char json[PATH_MAX], opts[PATH_MAX + 64];
-    snprintf(json, sizeof json, "%s", tmp_path("sigblock.json"));
-    snprintf(opts, sizeof opts, "report=quiet:json_path=%s", json);
     char *argv[] = { (char *)prog_path("scan_sigblock"), NULL };
     double t0 = now();
-    struct run r = spy(argv, opts);
+    struct spied s = spy_reports(argv, "report=quiet", NULL, false);
     double took = now() - t0;
-    ck_assert_msg(r.status == 0, "status %d\n%s", r.status, r.err);
+    ck_assert_msg(s.r.status == 0, "status %d\n%s", s.r.status, s.r.err);
     ck_assert_msg(took < 10, "the program took %.1f s to exit", took);
-    struct jval *rep = load_json(json);
+    const struct jval *rep = s.json = load_json(s.json_path);
     ck_assert_msg(jnum(rep, "mallocspy.threads_not_stopped") == 1,
                   "threads_not_stopped %.0f, threads_stopped %.0f",
                   jnum(rep, "mallocspy.threads_not_stopped"),
                   jnum(rep, "mallocspy.threads_stopped"));
     expect_only(rep, "scan_sigblock_lost", "definite", 444, 1);
-    json_free(rep);
-    run_free(&r);
-    unlink(json);
+    spied_free(&s);
 }
 END_TEST
 
@@ -745,9 +646,5 @@ Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(suite());
 }

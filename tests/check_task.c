@@ -13,13 +13,6 @@
 
 static volatile size_t huge = SIZE_MAX - 100000;
 
-/* The options this run was started with (the suite runs with and without the tracker). */
-static bool tracker_on(void)
-{
-    const char *o = getenv("MALLOCSPY_OPTIONS");
-    return !o || !strstr(o, "leak_check=0");
-}
-
 START_TEST(test_get_malloc)
 {
     ms_malloc *m = ms_get_malloc();
@@ -189,9 +182,5 @@ Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(suite());
 }

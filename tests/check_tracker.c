@@ -21,101 +21,7 @@
 #include "mallocspy.h"
 #include "testutil.h"
 
-#define TIMEOUT "60"         /* seconds for each child: a hang fails instead of blocking */
-
-/* Tools (cc, strip, nm...) and timeout run without the preload and without options. */
-static const char *const tool_env[] = { "LD_PRELOAD=", "MALLOCSPY_OPTIONS=", NULL };
-
-/* Runs argv (NULL-terminated, at most 40 items) within the time limit, without the
- * preload. */
-static struct run run_tool(char *const argv[])
-{
-    char *full[48] = { "timeout", TIMEOUT };
-    int k = 2;
-    for (int i = 0; argv[i] && k < 47; i++)
-        full[k++] = argv[i];
-    full[k] = NULL;
-    return run_cmd(full, tool_env, NULL);
-}
-
-/* Runs argv under the preload with MALLOCSPY_OPTIONS=opts and the extra environment `env`
- * ("K=V" strings), within the time limit.  Only the program and its children are spied:
- * timeout runs without the preload and starts the program through env(1), else timeout's
- * own report at its exit would overwrite the program's (the same json_path) and it would
- * repeat each warning about the options on stderr. */
-static struct run spy(char *const argv[], const char *opts, const char *const env[])
-{
-    static char pre[PATH_MAX + 16], op[8192];
-    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib_path());
-    snprintf(op, sizeof op, "MALLOCSPY_OPTIONS=%s", opts ? opts : "");
-    char *full[48] = { "env", pre, op };
-    int k = 3;
-    for (int i = 0; env && env[i] && k < 40; i++)
-        full[k++] = (char *)env[i];
-    for (int i = 0; argv[i] && k < 47; i++)
-        full[k++] = argv[i];
-    full[k] = NULL;
-    struct run r = run_tool(full);
-    ck_assert_msg(r.status != 124, "%s timed out", argv[0]);
-    return r;
-}
-
 /* ---- files and paths ------------------------------------------------------------------ */
-
-/* tests/progs/<name>: relative to the working directory (make check runs from the top of
- * the tree), else next to the build directory. */
-static const char *src_path(const char *name)
-{
-    static char buf[4][PATH_MAX];
-    static int k;
-    char *b = buf[k++ & 3];
-    snprintf(b, PATH_MAX, "tests/progs/%s", name);
-    if (access(b, R_OK) != 0)
-        snprintf(b, PATH_MAX, "%s/../tests/progs/%s", BUILD_DIR, name);
-    ck_assert_msg(access(b, R_OK) == 0, "source %s not found", name);
-    return b;
-}
-
-/* The (1-based) line of tests/progs/<name> holding `marker`; exactly one must. */
-static int marker_line(const char *name, const char *marker)
-{
-    char *text = read_file(src_path(name));
-    ck_assert_msg(text, "cannot read %s", name);
-    int line = 1, found = 0, count = 0;
-    for (const char *p = text; *p; p++) {
-        if (*p == '\n') {
-            line++;
-        } else if (!strncmp(p, marker, strlen(marker))) {
-            found = line;
-            count++;
-        }
-    }
-    free(text);
-    ck_assert_msg(count == 1, "marker %s found %d times in %s", marker, count, name);
-    return found;
-}
-
-/* A fresh directory under the test's temporary directory (the path is copied to out). */
-static void make_dir(const char *tag, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s", tmp_path(tag));
-    ck_assert_msg(mkdir(out, 0755) == 0, "mkdir %s: %s", out, strerror(errno));
-}
-
-static void remove_tree(const char *path)
-{
-    char *argv[] = { "rm", "-rf", (char *)path, NULL };
-    struct run r = run_tool(argv);
-    run_free(&r);
-}
-
-static void tool(char *const argv[])
-{
-    struct run r = run_tool(argv);
-    ck_assert_msg(r.status == 0, "%s failed with status %d:\n%s%s", argv[0], r.status, r.out,
-                  r.err);
-    run_free(&r);
-}
 
 /* Builds tests/progs/<src> as the shared library <dir>/<name> (with -g, its soname the
  * file name). */
@@ -127,7 +33,7 @@ static void build_library(const char *dir, const char *name, const char *src, ch
     snprintf(soname, sizeof soname, "-Wl,-soname,%s", name);
     char *argv[] = { "cc", "-shared", "-fPIC", "-g", "-O1", "-fno-omit-frame-pointer",
                      soname, "-o", out, (char *)src_path(src), NULL };
-    tool(argv);
+    run_tool_ok(argv);
 }
 
 /* libleakplugin.so, alone in a fresh directory (dir: PATH_MAX bytes). */
@@ -137,51 +43,16 @@ static void build_plugin(char *dir, char *out, size_t cap)
     build_library(dir, "libleakplugin.so", "leak_plugin_lib.c", out, cap);
 }
 
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && !strcmp(s + a - b, suffix);
-}
-
-/* A source file name as the report gives it ("tests/progs/leak_basic.c") is that file. */
-static bool is_file(const char *reported, const char *name)
-{
-    if (!reported || !ends_with(reported, name))
-        return false;
-    size_t a = strlen(reported), b = strlen(name);
-    return a == b || reported[a - b - 1] == '/';
-}
-
 /* ---- running and reading reports ------------------------------------------------------- */
 
-struct spied {
-    struct run r;
-    struct jval *json;        /* the JSON report (valid: checked) */
-    char json_path[PATH_MAX];
-};
-
+/* A report of these programs: this version's, with leaks, suppressions and the summary. */
 static struct jval *load_json(const char *path)
 {
-    char *text = read_file(path);
-    ck_assert_msg(text, "no JSON report at %s", path);
-    struct jval *v = json_parse(text);
-    ck_assert_msg(v, "the JSON report %s does not parse:\n%.3000s", path, text);
-    free(text);
-    ck_assert_msg(v->type == J_OBJ, "the JSON report is not an object");
-    ck_assert_str_eq(jstr(v, "tool"), "mallocspy");
+    struct jval *v = load_report(path);
     ck_assert_str_eq(jstr(v, "version"), MALLOCSPY_VERSION);
-    const struct jval *leaks = jget(v, "leaks"), *supp = jget(v, "suppressions");
-    ck_assert_msg(leaks && leaks->type == J_ARR, "no \"leaks\" array");
-    ck_assert_msg(supp && supp->type == J_ARR, "no \"suppressions\" array");
-    ck_assert_msg(jget(v, "summary") && jget(v, "summary")->type == J_OBJ, "no summary");
+    need_member(v, "leaks", J_ARR);
+    need_member(v, "suppressions", J_ARR);
+    need_member(v, "summary", J_OBJ);
     return v;
 }
 
@@ -189,22 +60,9 @@ static struct jval *load_json(const char *path)
  * report. */
 static struct spied run_json(char *const argv[], const char *opts, const char *const env[])
 {
-    struct spied s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.json_path, sizeof s.json_path, "%s", tmp_path("report.json"));
-    char o[2 * PATH_MAX];
-    snprintf(o, sizeof o, "json_path=%s%s%s", s.json_path, opts && *opts ? ":" : "",
-             opts ? opts : "");
-    s.r = spy(argv, o, env);
+    struct spied s = spy_reports(argv, opts, env, false);
     s.json = load_json(s.json_path);
     return s;
-}
-
-static void spied_free(struct spied *s)
-{
-    run_free(&s->r);
-    json_free(s->json);
-    unlink(s->json_path);
 }
 
 /* Runs helper program `name` quietly (report=quiet plus `opts`): status 0 and nothing on
@@ -215,9 +73,7 @@ static struct spied run_prog(const char *name, const char *arg, const char *opts
     char o[1024];
     snprintf(o, sizeof o, "report=quiet%s%s", opts ? ":" : "", opts ? opts : "");
     struct spied s = run_json(argv, o, NULL);
-    ck_assert_msg(s.r.status == 0, "%s: status %d\nstdout: %s\nstderr: %s", name, s.r.status,
-                  s.r.out, s.r.err);
-    ck_assert_msg(!strcmp(s.r.err, ""), "%s wrote on stderr:\n%s", name, s.r.err);
+    check_clean_exit(&s.r, name);
     return s;
 }
 
@@ -248,27 +104,18 @@ static const char *fstr(const struct jval *g, int i, const char *key)
 /* The index of the first frame among the first `within` of g whose function is fn. */
 static int frame_with(const struct jval *g, const char *fn, int within)
 {
-    int n = stack_depth(g);
-    for (int i = 0; i < n && i < within; i++) {
-        const char *f = fstr(g, i, "function");
-        if (f && !strcmp(f, fn))
-            return i;
-    }
-    return -1;
+    stack_depth(g);
+    return frame_index(jget(g, "stack"), fn, within);
 }
 
-/* How many leak groups have fn among their first `within` frames; the first of them. */
+/* How many leak groups have fn among their first `within` frames; the first of them.
+ * Every group must have a stack array. */
 static int groups_with(const struct jval *rep, const char *fn, int within,
                        const struct jval **first)
 {
-    int n = 0;
     for (size_t i = 0; i < nleaks(rep); i++)
-        if (frame_with(leak_at(rep, i), fn, within) >= 0) {
-            if (!n && first)
-                *first = leak_at(rep, i);
-            n++;
-        }
-    return n;
+        stack_depth(leak_at(rep, i));
+    return entries_with(rep, "leaks", fn, within, NULL, first, 1);
 }
 
 static bool has_group(const struct jval *rep, const char *fn)
@@ -287,13 +134,10 @@ static const struct jval *one_group(const struct jval *rep, const char *fn, int 
     return g;
 }
 
-static unsigned long long hexval(const char *s)
+/* hexval of an address the report gives: its digits must be lower-case. */
+static unsigned long long lower_hexval(const char *s)
 {
-    ck_assert_msg(s && s[0] == '0' && s[1] == 'x' && s[2], "not a hex string: %s",
-                  s ? s : "(null)");
-    char *end;
-    unsigned long long v = strtoull(s + 2, &end, 16);
-    ck_assert_msg(!*end, "not a hex string: %s", s);
+    unsigned long long v = hexval(s);
     for (const char *c = s + 2; *c; c++)
         ck_assert_msg(!(*c >= 'A' && *c <= 'F'), "upper-case hex digits in %s", s);
     return v;
@@ -306,8 +150,8 @@ static void check_module(const struct jval *g, int i, const char *module)
     ck_assert_msg(m, "frame %d has no module", i);
     if (module)
         ck_assert_str_eq(m, module);
-    unsigned long long addr = hexval(fstr(g, i, "address"));
-    unsigned long long off = hexval(fstr(g, i, "offset"));
+    unsigned long long addr = lower_hexval(fstr(g, i, "address"));
+    unsigned long long off = lower_hexval(fstr(g, i, "offset"));
     ck_assert_msg(off > 0 && off <= addr, "frame %d: offset 0x%llx, address 0x%llx", i, off,
                   addr);
     ck_assert_msg((addr - off) % 4096 == 0, "frame %d: address 0x%llx - offset 0x%llx is not "
@@ -328,8 +172,8 @@ static const struct jval *check_leak(const struct jval *rep, const char *fn, int
     check_module(g, at, module);
     if (src) {
         const char *file = fstr(g, at, "file");
-        ck_assert_msg(is_file(file, src), "%s: file %s, expected %s", fn, file ? file : "null",
-                      src);
+        ck_assert_msg(is_src_file(file, src), "%s: file %s, expected %s", fn,
+                      file ? file : "null", src);
         int want = marker_line(src, marker);
         ck_assert_msg(jnum(frame(g, at), "line") == want, "%s: line %.0f, the %s line is %d",
                       fn, jnum(frame(g, at), "line"), marker, want);
@@ -350,13 +194,8 @@ struct tgroup {
 static int text_groups(const char *text, struct tgroup *g, int max)
 {
     int n = 0;
-    const char *p = text;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        char line[2048];
-        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line - 1 ? len : sizeof line - 1),
-                 p);
+    char line[2048];
+    for (const char *p = text; next_line(&p, line, sizeof line);) {
         char kind[32];
         unsigned long bytes, blocks;
         char tail[64];
@@ -371,7 +210,6 @@ static int text_groups(const char *text, struct tgroup *g, int max)
         } else if (n && !strncmp(line, "    #", 5) && g[n - 1].n < 64) {
             snprintf(g[n - 1].frame[g[n - 1].n++], sizeof g[n - 1].frame[0], "%s", line);
         }
-        p += len + (nl ? 1 : 0);
     }
     return n;
 }
@@ -379,12 +217,10 @@ static int text_groups(const char *text, struct tgroup *g, int max)
 /* The text group whose frame `at` is in function fn (" in fn "); exactly one. */
 static const struct tgroup *text_group(const struct tgroup *g, int n, const char *fn, int at)
 {
-    char needle[256];
-    snprintf(needle, sizeof needle, " in %s ", fn);
     const struct tgroup *found = NULL;
     int count = 0;
     for (int i = 0; i < n; i++)
-        if (g[i].n > at && strstr(g[i].frame[at], needle)) {
+        if (g[i].n > at && names_fn(g[i].frame[at], strlen(g[i].frame[at]), fn)) {
             found = &g[i];
             count++;
         }
@@ -440,7 +276,7 @@ START_TEST(test_c_allocators)
     int at = frame_with(g, "leak_strdup", 3);
     ck_assert_msg(at >= 1, "leak_strdup is frame %d: frame 0 should be in strdup", at);
     check_module(g, at, exe);
-    ck_assert(is_file(fstr(g, at, "file"), "leak_basic.c"));
+    ck_assert(is_src_file(fstr(g, at, "file"), "leak_basic.c"));
     ck_assert_int_eq((int)jnum(frame(g, at), "line"),
                      marker_line("leak_basic.c", "/* LEAK-STRDUP */"));
     ck_assert_msg(strstr(fstr(g, 0, "module") ? fstr(g, 0, "module") : "", "libc"),
@@ -449,7 +285,7 @@ START_TEST(test_c_allocators)
     /* main called each of them: the frame after the leaking function. */
     const struct jval *m = one_group(rep, "leak_malloc", 1);
     ck_assert_str_eq(fstr(m, 1, "function"), "main");
-    ck_assert(is_file(fstr(m, 1, "file"), "leak_basic.c"));
+    ck_assert(is_src_file(fstr(m, 1, "file"), "leak_basic.c"));
     spied_free(&s);
 }
 END_TEST
@@ -472,7 +308,7 @@ START_TEST(test_cxx_new)
                   widget);
     int at = frame_with(w, "shapes::make_widget()", 3);
     check_module(w, at, exe);
-    ck_assert(is_file(fstr(w, at, "file"), "leak_cxx.cc"));
+    ck_assert(is_src_file(fstr(w, at, "file"), "leak_cxx.cc"));
     ck_assert_int_eq((int)jnum(frame(w, at), "line"),
                      marker_line("leak_cxx.cc", "// LEAK-NEW-OBJECT"));
     ck_assert_str_eq(fstr(w, at + 1, "function"), "leak_them()");
@@ -519,7 +355,7 @@ static void symbol_range(const char *lib, const char *sym, unsigned long *addr,
                          unsigned long *size)
 {
     char *argv[] = { "nm", "-S", "--defined-only", (char *)lib, NULL };
-    struct run r = run_tool(argv);
+    struct run r = run_tool(argv, NULL);
     ck_assert_msg(r.status == 0, "nm %s: %s", lib, r.err);
     bool found = false;
     for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n")) {
@@ -544,7 +380,7 @@ START_TEST(test_dlclosed_library)
     /* The offset is inside plugin_leak as the library's symbol table has it. */
     unsigned long addr, size;
     symbol_range(lib, "plugin_leak", &addr, &size);
-    unsigned long long off = hexval(fstr(g, 0, "offset"));
+    unsigned long long off = lower_hexval(fstr(g, 0, "offset"));
     ck_assert_msg(off > addr && off < addr + size, "offset 0x%llx is not inside plugin_leak "
                   "(0x%lx, %lu bytes)", off, addr, size);
     ck_assert_str_eq(fstr(g, 1, "function"), "main");
@@ -596,7 +432,7 @@ START_TEST(test_freed_at_exit)
     char *cc[] = { "cc", "-std=gnu11", "-O1", "-g", "-fno-omit-frame-pointer", "-fno-builtin",
                    "-D_GNU_SOURCE", "-o", exe, (char *)src_path("leak_dtor.c"),
                    "-Wl,--no-as-needed", ldir, "-lleakdtor", rpath, "-ldl", NULL };
-    tool(cc);
+    run_tool_ok(cc);
     char *argv[] = { exe, NULL };
     s = run_json(argv, "report=quiet", NULL);
     ck_assert_msg(s.r.status == 0, "status %d\n%s", s.r.status, s.r.err);
@@ -1065,7 +901,7 @@ START_TEST(test_hostile_path)
     ck_assert_msg(mkdir(dir, 0755) == 0, "mkdir: %s", strerror(errno));
     snprintf(exe, sizeof exe, "%s/le\"ak\\basic \xc3\xa9", dir);
     char *cp[] = { "cp", (char *)prog_path("leak_basic"), exe, NULL };
-    tool(cp);
+    run_tool_ok(cp);
     char *argv[] = { exe, NULL };
     struct spied s = run_json(argv, "report=quiet", NULL);   /* load_json: it parses */
     ck_assert_msg(s.r.status == 0, "status %d\n%s", s.r.status, s.r.err);
@@ -1081,13 +917,8 @@ END_TEST
 
 START_TEST(test_stripped)
 {
-    ck_assert_msg(have_cmd("strip"), "strip (binutils) is not installed");
-    char exe[PATH_MAX];
-    snprintf(exe, sizeof exe, "%s", tmp_path("leak_basic.stripped"));
-    char *cp[] = { "cp", (char *)prog_path("leak_basic"), exe, NULL };
-    tool(cp);
-    char *strip[] = { "strip", exe, NULL };
-    tool(strip);
+    char exe[PATH_MAX + 64];
+    stripped_copy("leak_basic", exe, sizeof exe);
 
     struct spied orig = run_prog("leak_basic", NULL, NULL);
     char *argv[] = { exe, NULL };
@@ -1143,14 +974,12 @@ END_TEST
 
 START_TEST(test_text_report)
 {
-    char log[PATH_MAX], opts[PATH_MAX + 32];
-    snprintf(log, sizeof log, "%s", tmp_path("text.log"));
-    snprintf(opts, sizeof opts, "log_path=%s", log);
     char *argv[] = { (char *)prog_path("leak_basic"), NULL };
-    struct spied s = run_json(argv, opts, NULL);    /* the text and the JSON of one run */
+    struct spied s = spy_reports(argv, NULL, NULL, true);   /* the text and JSON of a run */
     ck_assert_int_eq(s.r.status, 0);
     ck_assert_str_eq(s.r.err, "");
-    char *text = read_file(log);
+    s.json = load_json(s.json_path);
+    const char *text = s.log = read_file(s.log_path);
     ck_assert_msg(text, "no text report");
     static struct tgroup tg[256];
     int n = text_groups(text, tg, 256);
@@ -1182,7 +1011,7 @@ START_TEST(test_text_report)
     ck_assert_msg(!strncmp(t->frame[0], "    #0 0x", 9) && after_in &&
                   sscanf(after_in, " in leak_malloc %511[^:]:%d (%4095[^+]+0x%lx)", file, &line,
                          module, &off) == 4, "frame line: %s", t->frame[0]);
-    ck_assert(is_file(file, "leak_basic.c"));
+    ck_assert(is_src_file(file, "leak_basic.c"));
     ck_assert_int_eq(line, marker_line("leak_basic.c", "/* LEAK-MALLOC */"));
     ck_assert_str_eq(module, prog_path("leak_basic"));
     ck_assert_msg(ends_with(t->frame[0], ")"), "frame line: %s", t->frame[0]);
@@ -1191,8 +1020,6 @@ START_TEST(test_text_report)
     ck_assert_msg(ends_with(text, " allocation(s).\n"), "%s", text);
     const char *sum = strstr(text, "\nSUMMARY: mallocspy: ");
     ck_assert_msg(sum && count_lines(sum + 1) == 1, "no final SUMMARY line");
-    free(text);
-    unlink(log);
     spied_free(&s);
 }
 END_TEST
@@ -1275,9 +1102,5 @@ Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(suite());
 }

@@ -15,29 +15,6 @@
 
 #include "testutil.h"
 
-#define TIMEOUT "120"        /* seconds for each child: a hang fails instead of blocking */
-
-/* ---- helpers ----------------------------------------------------------------------- */
-
-/* The source tree: the build directory's parent. */
-static const char *repo_dir(void)
-{
-    static char buf[PATH_MAX];
-    if (!buf[0]) {
-        ck_assert_msg(realpath(BUILD_DIR "/..", buf), "cannot resolve %s/..", BUILD_DIR);
-    }
-    return buf;
-}
-
-static const char *repo_file(const char *rel)
-{
-    static char buf[4][PATH_MAX];
-    static int k;
-    char *b = buf[k++ & 3];
-    snprintf(b, PATH_MAX, "%s/%s", repo_dir(), rel);
-    return b;
-}
-
 static const char *wrapper(void)
 {
     static char buf[PATH_MAX];
@@ -45,51 +22,14 @@ static const char *wrapper(void)
     return buf;
 }
 
-/* A fresh temporary name, copied out of tmp_path's small ring of buffers. */
-static char *tmp_name(const char *name)
-{
-    return strdup(tmp_path(name));
-}
-
-static char *tmp_dir(const char *name)
-{
-    char *d = tmp_name(name);
-    ck_assert_msg(mkdir(d, 0755) == 0, "mkdir %s failed", d);
-    return d;
-}
-
-static void rm_rf(const char *path)
-{
-    char *argv[] = { "rm", "-rf", (char *)path, NULL };
-    struct run r = run_cmd(argv, NULL, NULL);
-    run_free(&r);
-}
-
-/* The environment every run starts from: no preload, no options and no library choice
- * inherited from the test program's own environment (it runs with report=quiet), then
- * `extra` on top. */
-static struct run run_env(char *const argv[], const char *const extra[])
-{
-    const char *env[40];
-    int k = 0;
-    env[k++] = "LD_PRELOAD=";
-    env[k++] = "MALLOCSPY_OPTIONS=";
-    env[k++] = "MALLOCSPY_LIB=";
-    for (int i = 0; extra && extra[i] && k < 39; i++)
-        env[k++] = extra[i];
-    env[k] = NULL;
-    return run_cmd(argv, env, NULL);
-}
-
-/* Runs `wrapper_path args...` (args NULL-terminated) under run_env, in directory `dir`
- * when it is not NULL. */
+/* Runs `wrapper_path args...` (args NULL-terminated) as a tool (run_tool: no preload, no
+ * options, no library choice inherited, `extra` on top), in directory `dir` when it is not
+ * NULL. */
 static struct run run_wrapper_at(const char *wrapper_path, const char *dir,
                                  const char *const args[], const char *const extra[])
 {
     char *argv[64];
     int k = 0;
-    argv[k++] = "timeout";
-    argv[k++] = TIMEOUT;
     if (dir) {
         argv[k++] = "sh";
         argv[k++] = "-c";
@@ -101,7 +41,7 @@ static struct run run_wrapper_at(const char *wrapper_path, const char *dir,
     for (int i = 0; args[i] && k < 63; i++)
         argv[k++] = (char *)args[i];
     argv[k] = NULL;
-    return run_env(argv, extra);
+    return run_tool(argv, extra);
 }
 
 static struct run wrap(const char *const args[], const char *const extra[])
@@ -136,29 +76,12 @@ static const char *header_version(void)
     return v;
 }
 
-/* Parses a JSON report, failing the test if it is missing or malformed. */
-static struct jval *load_report(const char *path)
-{
-    char *text = read_file(path);
-    ck_assert_msg(text, "no JSON report at %s", path);
-    struct jval *j = json_parse(text);
-    ck_assert_msg(j, "the JSON report at %s is not valid JSON:\n%.2000s", path, text);
-    free(text);
-    ck_assert_str_eq(jstr(j, "tool"), "mallocspy");
-    return j;
-}
-
 /* The leak group whose innermost frame is `function`, or NULL. */
 static const struct jval *leak_from(const struct jval *j, const char *function)
 {
-    const struct jval *leaks = jget(j, "leaks");
-    ck_assert_msg(leaks && leaks->type == J_ARR, "the report has no leaks array");
-    for (size_t i = 0; i < leaks->n; i++) {
-        const char *f = jstr(leaks->items[i], "stack.0.function");
-        if (f && !strcmp(f, function))
-            return leaks->items[i];
-    }
-    return NULL;
+    const struct jval *g = NULL;
+    entries_with(j, "leaks", function, 1, NULL, &g, 1);
+    return g;
 }
 
 /* leaky's two leaks are there, with their exact sizes. */
@@ -475,8 +398,8 @@ START_TEST(test_relative_paths)
     closedir(d);
     ck_assert_msg(found == 1, "%d pid-N.log file(s) in the start directory", found);
     run_free(&r);
-    rm_rf(start);
-    rm_rf(elsewhere);
+    remove_tree(start);
+    remove_tree(elsewhere);
     free(start);
     free(elsewhere);
 }
@@ -500,7 +423,7 @@ static char *build_marker_lib(void)
         "    if (write(2, \"[marker in \", 11) < 0 || write(2, b, strlen(b)) < 0 ||\n"
         "        write(2, \"]\\n\", 2) < 0)\n        return;\n}\n"));
     char *argv[] = { "gcc", "-shared", "-fPIC", "-o", so, src, NULL };
-    struct run r = run_env(argv, NULL);
+    struct run r = run_plain(argv, NULL);
     ck_assert_msg(r.status == 0, "cannot build the marker library:\n%s", r.err);
     run_free(&r);
     unlink(src);
@@ -611,7 +534,7 @@ START_TEST(test_options_passed)
     ck_assert_msg(r.status == 0, "status %d\n%s", r.status, r.err);
     ck_assert_str_eq(r.out, lib_path());
     run_free(&r);
-    rm_rf(dir);
+    remove_tree(dir);
     free(dir);
 }
 END_TEST
@@ -649,7 +572,7 @@ static void make_install(const char *const vars[])
     argv[k] = NULL;
     /* Not a part of any make that may be running this test. */
     const char *env[] = { "MAKEFLAGS=", "MAKELEVEL=", "MFLAGS=", "DESTDIR=", "PREFIX=", NULL };
-    struct run r = run_env(argv, env);
+    struct run r = run_plain(argv, env);
     ck_assert_msg(r.status == 0, "make install failed (status %d):\n%s\n%s", r.status,
                   r.out, r.err);
     run_free(&r);
@@ -746,7 +669,7 @@ START_TEST(test_install_prefix)
     snprintf(pcp, sizeof pcp, "PKG_CONFIG_PATH=%s/pkgconfig", libdir);
     const char *penv[] = { pcp, NULL };
     char *pargv[] = { "pkg-config", "--cflags", "--libs", "mallocspy", NULL };
-    r = run_env(pargv, penv);
+    r = run_plain(pargv, penv);
     ck_assert_msg(r.status == 0, "pkg-config: status %d\n%s", r.status, r.err);
     char flag[PATH_MAX + 8];
     snprintf(flag, sizeof flag, "-I%s/include", prefix);
@@ -756,7 +679,7 @@ START_TEST(test_install_prefix)
     ck_assert_msg(strstr(r.out, "-lmallocspy"), "pkg-config: no -lmallocspy in %s", r.out);
     run_free(&r);
     char *mv[] = { "pkg-config", "--modversion", "mallocspy", NULL };
-    r = run_env(mv, penv);
+    r = run_plain(mv, penv);
     ck_assert_int_eq(r.status, 0);
     snprintf(want, sizeof want, "%s\n", header_version());
     ck_assert_str_eq(r.out, want);
@@ -780,12 +703,12 @@ START_TEST(test_install_prefix)
     char *cargv[] = { "sh", "-c",
                       "gcc -Wall -Werror -o \"$1\" \"$2\" $(pkg-config --cflags --libs mallocspy) "
                       "-Wl,-rpath,\"$3\" -ldl", "sh", exe, src, libdir, NULL };
-    r = run_env(cargv, penv);
+    r = run_plain(cargv, penv);
     ck_assert_msg(r.status == 0, "building with pkg-config's flags failed:\n%s", r.err);
     run_free(&r);
     char *xargv[] = { exe, NULL };
     const char *xenv[] = { "MALLOCSPY_OPTIONS=report=quiet", NULL };
-    r = run_env(xargv, xenv);
+    r = run_plain(xargv, xenv);
     ck_assert_msg(r.status == 0, "the program built with pkg-config: status %d\n%s",
                   r.status, r.err);
     char ver[64], loaded[PATH_MAX];
@@ -797,7 +720,7 @@ START_TEST(test_install_prefix)
     unlink(exe);
     free(src);
     free(exe);
-    rm_rf(prefix);
+    remove_tree(prefix);
     free(prefix);
 }
 END_TEST
@@ -835,7 +758,7 @@ START_TEST(test_install_destdir)
         ck_assert_str_eq(r.out, lib);
         run_free(&r);
     }
-    rm_rf(dest);
+    remove_tree(dest);
     free(dest);
 }
 END_TEST
@@ -871,9 +794,6 @@ Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    child_timeout = "120";   /* make install and the installed library's builds are slow */
+    return run_suite(suite());
 }

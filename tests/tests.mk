@@ -40,9 +40,9 @@ $(B)/tests/check_core: tests/check_core.c tests/testutil.c tests/*.h \
 PROG_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-builtin -Iinclude -D_GNU_SOURCE
 MS_LINK := -L$(B) -Wl,-rpath,$(ABSB) -lmallocspy
 PROG_LIBS = $(if $(shell grep -l 'include "mallocspy.h"' $<),$(MS_LINK)) -lpthread -ldl
-$(B)/tests/progs/%: tests/progs/%.c $(LIB) | $(B)/tests/progs
+$(B)/tests/progs/%: tests/progs/%.c tests/progs/progutil.h $(LIB) | $(B)/tests/progs
 	$(CC) $(PROG_CFLAGS) $< -o $@ $(PROG_LIBS)
-$(B)/tests/progs/%: tests/progs/%.cc $(LIB) | $(B)/tests/progs
+$(B)/tests/progs/%: tests/progs/%.cc tests/progs/progutil.h $(LIB) | $(B)/tests/progs
 	$(CXX) -O1 -g -fno-omit-frame-pointer -Iinclude $< -o $@ $(PROG_LIBS)
 $(B)/tests/examples/%: tests/examples/%.c $(LIB)
 	@mkdir -p $(B)/tests/examples
@@ -68,6 +68,7 @@ CHECK_RUNS := \
     check_family report=quiet \
     check_errors report=quiet \
     check_profile report=quiet \
+    check_stacks report=quiet \
     check_wrapper report=quiet
 
 check: all test-deps $(CHECK_BIN) $(PROG_BIN) $(EXAMPLE_BIN)

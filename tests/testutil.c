@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+
 #ifndef BUILD_DIR
 #error "BUILD_DIR must be defined"
 #endif
@@ -283,6 +285,55 @@ static char *pstring(struct parser *p)
 
 static struct jval *pvalue(struct parser *p, int depth);
 
+/* The members of an object or the items of an array (v, empty, of that type), from its
+ * opening bracket to its closing one: one loop for both, keys only for objects. */
+static void pmembers(struct parser *p, int depth, struct jval *v)
+{
+    bool obj = v->type == J_OBJ;
+    char close = obj ? '}' : ']';
+    p->s++;
+    ws(p);
+    if (*p->s == close) {
+        p->s++;
+        return;
+    }
+    for (;;) {
+        char *k = NULL;
+        if (obj) {
+            ws(p);
+            k = pstring(p);
+            ws(p);
+            if (p->err || *p->s != ':') {
+                p->err = true;
+                free(k);
+                return;
+            }
+            p->s++;
+        }
+        struct jval *m = pvalue(p, depth + 1);
+        v->items = realloc(v->items, (v->n + 1) * sizeof *v->items);
+        v->items[v->n] = m;
+        if (obj) {
+            v->keys = realloc(v->keys, (v->n + 1) * sizeof *v->keys);
+            v->keys[v->n] = k;
+        }
+        v->n++;
+        if (p->err)
+            return;
+        ws(p);
+        if (*p->s == ',') {
+            p->s++;
+            continue;
+        }
+        if (*p->s == close) {
+            p->s++;
+            return;
+        }
+        p->err = true;
+        return;
+    }
+}
+
 static struct jval *pvalue(struct parser *p, int depth)
 {
     ws(p);
@@ -291,71 +342,10 @@ static struct jval *pvalue(struct parser *p, int depth)
         return NULL;
     }
     struct jval *v;
-    if (*p->s == '{') {
-        p->s++;
-        v = jnew(J_OBJ);
-        ws(p);
-        if (*p->s == '}') {
-            p->s++;
-            return v;
-        }
-        for (;;) {
-            ws(p);
-            char *k = pstring(p);
-            ws(p);
-            if (p->err || *p->s != ':') {
-                p->err = true;
-                free(k);
-                return v;
-            }
-            p->s++;
-            struct jval *m = pvalue(p, depth + 1);
-            v->items = realloc(v->items, (v->n + 1) * sizeof *v->items);
-            v->keys = realloc(v->keys, (v->n + 1) * sizeof *v->keys);
-            v->items[v->n] = m;
-            v->keys[v->n] = k;
-            v->n++;
-            if (p->err)
-                return v;
-            ws(p);
-            if (*p->s == ',') {
-                p->s++;
-                continue;
-            }
-            if (*p->s == '}') {
-                p->s++;
-                return v;
-            }
-            p->err = true;
-            return v;
-        }
-    }
-    if (*p->s == '[') {
-        p->s++;
-        v = jnew(J_ARR);
-        ws(p);
-        if (*p->s == ']') {
-            p->s++;
-            return v;
-        }
-        for (;;) {
-            struct jval *m = pvalue(p, depth + 1);
-            v->items = realloc(v->items, (v->n + 1) * sizeof *v->items);
-            v->items[v->n++] = m;
-            if (p->err)
-                return v;
-            ws(p);
-            if (*p->s == ',') {
-                p->s++;
-                continue;
-            }
-            if (*p->s == ']') {
-                p->s++;
-                return v;
-            }
-            p->err = true;
-            return v;
-        }
+    if (*p->s == '{' || *p->s == '[') {
+        v = jnew(*p->s == '{' ? J_OBJ : J_ARR);
+        pmembers(p, depth, v);
+        return v;
     }
     if (*p->s == '"') {
         v = jnew(J_STR);
@@ -460,4 +450,323 @@ const char *jstr(const struct jval *root, const char *path)
 {
     const struct jval *v = jpath(root, path);
     return v && v->type == J_STR ? v->str : NULL;
+}
+
+
+/* ---- Check --------------------------------------------------------------------------- */
+
+int run_suite(Suite *s)
+{
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+bool tracker_on(void)
+{
+    const char *o = getenv("MALLOCSPY_OPTIONS");
+    return !o || !strstr(o, "leak_check=0");
+}
+
+/* ---- children under a time limit ----------------------------------------------------- */
+
+const char *child_timeout = "60";
+
+struct run run_plain(char *const argv[], const char *const env[])
+{
+    static const char *const clean[] = { "LD_PRELOAD=", "MALLOCSPY_OPTIONS=",
+                                         "MALLOCSPY_LIB=" };
+    const char *e[48];
+    size_t k = 0;
+    for (; k < COUNT_OF(clean); k++)
+        e[k] = clean[k];
+    for (int i = 0; env && env[i] && k < COUNT_OF(e) - 1; i++)
+        e[k++] = env[i];
+    e[k] = NULL;
+    return run_cmd(argv, e, NULL);
+}
+
+/* argv behind "timeout <child_timeout>"; the caller says what timed out. */
+static struct run run_timed(char *const argv[], const char *const env[])
+{
+    char *full[72] = { "timeout", (char *)child_timeout };
+    int k = 2;
+    for (int i = 0; argv[i] && k < 71; i++)
+        full[k++] = argv[i];
+    full[k] = NULL;
+    return run_plain(full, env);
+}
+
+struct run run_tool(char *const argv[], const char *const env[])
+{
+    struct run r = run_timed(argv, env);
+    ck_assert_msg(r.status != 124, "%s timed out (%s s)", argv[0], child_timeout);
+    return r;
+}
+
+void run_tool_ok(char *const argv[])
+{
+    struct run r = run_tool(argv, NULL);
+    ck_assert_msg(r.status == 0, "%s failed with status %d:\n%s%s", argv[0], r.status,
+                  r.out, r.err);
+    run_free(&r);
+}
+
+struct run spy(char *const argv[], const char *opts, const char *const env[])
+{
+    static char pre[PATH_MAX + 16], op[8192];
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib_path());
+    snprintf(op, sizeof op, "MALLOCSPY_OPTIONS=%s", opts ? opts : "");
+    char *full[64] = { "env", pre, op };
+    int k = 3;
+    for (int i = 0; env && env[i] && k < 40; i++)
+        full[k++] = (char *)env[i];
+    for (int i = 0; argv[i] && k < 63; i++)
+        full[k++] = argv[i];
+    full[k] = NULL;
+    struct run r = run_timed(full, NULL);
+    ck_assert_msg(r.status != 124, "%s timed out (%s s)", argv[0], child_timeout);
+    return r;
+}
+
+void check_clean_exit(const struct run *r, const char *what)
+{
+    ck_assert_msg(r->status == 0, "%s: status %d\nstdout: %s\nstderr: %s", what, r->status,
+                  r->out, r->err);
+    ck_assert_msg(!strcmp(r->err, ""), "%s wrote on stderr:\n%s", what, r->err);
+}
+
+/* ---- a spied run and its reports ----------------------------------------------------- */
+
+struct spied spy_reports(char *const argv[], const char *opts, const char *const env[],
+                         bool log)
+{
+    struct spied s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.json_path, sizeof s.json_path, "%s", tmp_path("report.json"));
+    if (log)
+        snprintf(s.log_path, sizeof s.log_path, "%s", tmp_path("report.log"));
+    char o[8192];
+    snprintf(o, sizeof o, "json_path=%s%s%s%s%s", s.json_path, log ? ":log_path=" : "",
+             s.log_path, opts && *opts ? ":" : "", opts ? opts : "");
+    s.r = spy(argv, o, env);
+    return s;
+}
+
+void spied_free(struct spied *s)
+{
+    run_free(&s->r);
+    json_free(s->json);
+    free(s->log);
+    s->json = NULL;
+    s->log = NULL;
+    if (s->json_path[0])
+        unlink(s->json_path);
+    if (s->log_path[0])
+        unlink(s->log_path);
+}
+
+struct jval *load_report(const char *path)
+{
+    char *text = read_file(path);
+    ck_assert_msg(text, "no JSON report at %s", path);
+    struct jval *v = json_parse(text);
+    ck_assert_msg(v, "the JSON report %s does not parse:\n%.3000s", path, text);
+    free(text);
+    ck_assert_msg(v->type == J_OBJ, "the JSON report is not an object");
+    ck_assert_str_eq(jstr(v, "tool"), "mallocspy");
+    return v;
+}
+
+const struct jval *need_member(const struct jval *rep, const char *key, enum jtype type)
+{
+    const struct jval *m = jget(rep, key);
+    ck_assert_msg(m && m->type == type, "no \"%s\" %s in the report", key,
+                  type == J_ARR ? "array" : type == J_OBJ ? "object" : "member");
+    return m;
+}
+
+/* ---- finding entries by function name ------------------------------------------------ */
+
+int frame_index(const struct jval *stack, const char *fn, int within)
+{
+    if (!stack || stack->type != J_ARR)
+        return -1;
+    for (size_t i = 0; i < stack->n && i < (size_t)within; i++) {
+        const char *f = jstr(stack->items[i], "function");
+        if (f && !strcmp(f, fn))
+            return (int)i;
+    }
+    return -1;
+}
+
+int entries_with(const struct jval *rep, const char *array, const char *fn, int within,
+                 const char *kind, const struct jval **out, int max)
+{
+    const struct jval *a = need_member(rep, array, J_ARR);
+    int n = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        const struct jval *g = a->items[i];
+        if (kind && (!jstr(g, "kind") || strcmp(jstr(g, "kind"), kind)))
+            continue;
+        if (frame_index(jget(g, "stack"), fn, within) < 0)
+            continue;
+        if (n < max && out)
+            out[n] = g;
+        n++;
+    }
+    return n;
+}
+
+const struct jval *one_leak_from(const struct jval *rep, const char *fn)
+{
+    const struct jval *g = NULL;
+    int n = entries_with(rep, "leaks", fn, 1, NULL, &g, 1);
+    ck_assert_msg(n == 1, "%d leak groups from %s, 1 expected", n, fn);
+    return g;
+}
+
+/* ---- files and paths ----------------------------------------------------------------- */
+
+const char *repo_dir(void)
+{
+    static char dir[PATH_MAX];
+    if (!dir[0])
+        ck_assert_msg(realpath(BUILD_DIR "/..", dir), "cannot resolve %s/..", BUILD_DIR);
+    return dir;
+}
+
+const char *repo_file(const char *rel)
+{
+    static char buf[4][PATH_MAX + 64];
+    static int k;
+    char *b = buf[k++ & 3];
+    snprintf(b, PATH_MAX + 64, "%s/%s", repo_dir(), rel);
+    return b;
+}
+
+const char *src_path(const char *name)
+{
+    static char buf[4][PATH_MAX];
+    static int k;
+    char *b = buf[k++ & 3];
+    snprintf(b, PATH_MAX, "tests/progs/%s", name);
+    if (access(b, R_OK) != 0)
+        snprintf(b, PATH_MAX, "%s/../tests/progs/%s", BUILD_DIR, name);
+    ck_assert_msg(access(b, R_OK) == 0, "source %s not found", name);
+    return b;
+}
+
+int marker_line(const char *name, const char *marker)
+{
+    char *text = read_file(src_path(name));
+    ck_assert_msg(text, "cannot read %s", name);
+    int line = 1, found = 0, count = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p == '\n') {
+            line++;
+        } else if (!strncmp(p, marker, strlen(marker))) {
+            found = line;
+            count++;
+        }
+    }
+    free(text);
+    ck_assert_msg(count == 1, "marker %s found %d times in %s", marker, count, name);
+    return found;
+}
+
+void make_dir(const char *tag, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", tmp_path(tag));
+    ck_assert_msg(mkdir(out, 0755) == 0, "mkdir %s: %s", out, strerror(errno));
+}
+
+char *tmp_name(const char *name) { return strdup(tmp_path(name)); }
+
+char *tmp_dir(const char *name)
+{
+    char d[PATH_MAX + 64];
+    make_dir(name, d, sizeof d);
+    return strdup(d);
+}
+
+void remove_tree(const char *path)
+{
+    char *argv[] = { "rm", "-rf", (char *)path, NULL };
+    struct run r = run_tool(argv, NULL);
+    run_free(&r);
+}
+
+void stripped_copy(const char *name, char *out, size_t cap)
+{
+    ck_assert_msg(have_cmd("strip"), "strip (binutils) is not installed");
+    char tag[256];
+    snprintf(tag, sizeof tag, "%s.stripped", name);
+    snprintf(out, cap, "%s", tmp_path(tag));
+    char *cp[] = { "cp", (char *)prog_path(name), out, NULL };
+    run_tool_ok(cp);
+    char *strip[] = { "strip", out, NULL };
+    run_tool_ok(strip);
+}
+
+/* ---- strings ------------------------------------------------------------------------- */
+
+bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+bool is_src_file(const char *reported, const char *name)
+{
+    if (!reported || !ends_with(reported, name))
+        return false;
+    size_t a = strlen(reported), b = strlen(name);
+    return a == b || reported[a - b - 1] == '/';
+}
+
+int count_str(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+int count_lines(const char *s) { return count_str(s, "\n"); }
+
+const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+unsigned long long hexval(const char *s)
+{
+    ck_assert_msg(s && s[0] == '0' && s[1] == 'x' && s[2], "not a hex string: %s",
+                  s ? s : "(null)");
+    char *end;
+    unsigned long long v = strtoull(s + 2, &end, 16);
+    ck_assert_msg(!*end, "not a hex string: %s", s);
+    return v;
+}
+
+bool names_fn(const char *line, size_t len, const char *fn)
+{
+    char want[256];
+    snprintf(want, sizeof want, " in %s ", fn);
+    return memmem(line, len, want, strlen(want)) != NULL;
+}
+
+bool next_line(const char **p, char *line, size_t cap)
+{
+    if (!**p)
+        return false;
+    const char *nl = strchr(*p, '\n');
+    size_t len = nl ? (size_t)(nl - *p) : strlen(*p);
+    snprintf(line, cap, "%.*s", (int)(len < cap - 1 ? len : cap - 1), *p);
+    *p += len + (nl ? 1 : 0);
+    return true;
 }

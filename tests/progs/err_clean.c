@@ -8,11 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__clang__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE __attribute__((noinline, noclone))
-#endif
+#include "progutil.h"
 
 void *volatile leak_sink;
 
@@ -83,13 +79,6 @@ NOINLINE unsigned long churn(void)
     for (int k = 0; k < SLOTS; k++)
         free(slot[k]);
     return sum;
-}
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
 }
 
 int main(void)

@@ -22,11 +22,7 @@
 #include <string>
 #include <vector>
 
-#if defined(__clang__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE __attribute__((noinline, noclone))
-#endif
+#include "progutil.h"
 
 struct Pair {
     long a, b;

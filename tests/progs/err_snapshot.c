@@ -10,12 +10,7 @@
 #include <string.h>
 
 #include "mallocspy.h"
-
-#if defined(__clang__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE __attribute__((noinline, noclone))
-#endif
+#include "progutil.h"
 
 volatile int after;
 

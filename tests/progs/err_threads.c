@@ -10,11 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__clang__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE __attribute__((noinline, noclone))
-#endif
+#include "progutil.h"
 
 #define THREADS 8
 

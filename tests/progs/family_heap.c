@@ -24,15 +24,7 @@
 #include <string.h>
 
 #include "mallocspy.h"
-
-#define NOINLINE __attribute__((noinline, noclone))
-#define CHECK(c)                                                                           \
-    do {                                                                                   \
-        if (!(c)) {                                                                        \
-            printf("FAIL %d: %s\n", __LINE__, #c);                                         \
-            exit(1);                                                                       \
-        }                                                                                  \
-    } while (0)
+#include "progutil.h"
 
 void *volatile leak_sink;
 
@@ -40,17 +32,6 @@ static NOINLINE void drop(void *p)
 {
     leak_sink = p;
     leak_sink = NULL;
-}
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
 }
 
 /* ---- live ------------------------------------------------------------------------------ */
@@ -342,6 +323,6 @@ int main(int argc, char **argv)
         handles();
     else
         return 2;
-    scrub_stack();
+    scrub_stack_and_registers();
     return 0;
 }

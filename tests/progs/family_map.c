@@ -27,17 +27,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
+
 #define PAGE 4096
 #define RW (PROT_READ | PROT_WRITE)
 #define ANON (MAP_PRIVATE | MAP_ANONYMOUS)
-#define CHECK(c)                                                                           \
-    do {                                                                                   \
-        if (!(c)) {                                                                        \
-            printf("FAIL %d: %s\n", __LINE__, #c);                                         \
-            exit(1);                                                                       \
-        }                                                                                  \
-    } while (0)
 
 void *volatile leak_sink;
 void *volatile kept_small, *volatile kept_big;
@@ -46,17 +40,6 @@ static NOINLINE void drop(void *p)
 {
     leak_sink = p;
     leak_sink = NULL;
-}
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
 }
 
 static char *anon(size_t pages)
@@ -221,7 +204,7 @@ int main(int argc, char **argv)
         map_file();
     if (wanted(argc, argv, "big"))
         big();
-    scrub_stack();
+    scrub_stack_and_registers();
     printf("ok\n");
     return 0;
 }

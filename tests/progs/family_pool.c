@@ -15,15 +15,7 @@
 #include <string.h>
 
 #include "mallocspy.h"
-
-#define NOINLINE __attribute__((noinline, noclone))
-#define CHECK(c)                                                                           \
-    do {                                                                                   \
-        if (!(c)) {                                                                        \
-            printf("FAIL %d: %s\n", __LINE__, #c);                                         \
-            exit(1);                                                                       \
-        }                                                                                  \
-    } while (0)
+#include "progutil.h"
 
 void *volatile leak_sink;
 ms_pool *volatile frames, *volatile audio;
@@ -33,13 +25,6 @@ static NOINLINE void drop(void *p)
 {
     leak_sink = p;
     leak_sink = NULL;
-}
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
 }
 
 NOINLINE void *take_frames(void)

@@ -13,8 +13,7 @@
 #include <string.h>
 
 #include "mallocspy.h"
-
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
 
 void *volatile leak_sink;
 ms_malloc *volatile tag_heap_handle;
@@ -84,17 +83,6 @@ NOINLINE void tag_none(void)
     drop(p);
 }
 
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
-}
-
 int main(void)
 {
     tag_heap_handle = ms_heap_create("tagheap", 0);
@@ -107,6 +95,6 @@ int main(void)
     tag_pair();
     tag_heap();
     tag_none();
-    scrub_stack();
+    scrub_stack_and_registers();
     return 0;
 }

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "mallocspy.h"
+#include "progutil.h"
 
-#define NOINLINE __attribute__((noinline, noclone))
 #define KEPT_BYTES 4000
 #define HELD_BYTES 3000
 
@@ -28,13 +28,6 @@ NOINLINE void leak_api_hold(void)
 {
     held = malloc(HELD_BYTES); /* LEAK-API-HELD */
     memset(held, 2, HELD_BYTES);
-}
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
 }
 
 int main(void)

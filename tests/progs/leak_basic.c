@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
 
 void *volatile leak_sink;
 
@@ -61,15 +61,6 @@ NOINLINE void leak_strdup(void)
 {
     char *p = strdup("a string of 27 characters!"); /* LEAK-STRDUP */
     drop(p);
-}
-
-/* Overwrites the dead stack below main's frame, where the leaking functions ran, so that
- * no stale copy of a pointer stays there. */
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
 }
 
 static void put_pid(void)

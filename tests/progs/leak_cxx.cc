@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
-#define NOINLINE __attribute__((noinline))
+#include "progutil.h"
 
 void *volatile leak_sink;
 
@@ -54,13 +54,6 @@ NOINLINE static void leak_them()
     }
     leak_sink = shapes::Factory::make_gadgets(kGadgets);
     leak_sink = nullptr;
-}
-
-NOINLINE static void scrub_stack()
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
 }
 
 int main()

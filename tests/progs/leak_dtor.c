@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
+
 #define ATEXIT_BYTES 3111
 #define DTOR_BYTES 2111
 

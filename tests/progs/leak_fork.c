@@ -11,7 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
+
 #define FORK_BYTES 1501
 #define EXEC_BYTES 1502
 #define PARENT_BYTES 1503
@@ -28,13 +29,6 @@ static NOINLINE void drop(void *p)
 NOINLINE void leak_in_fork_child(void) { drop(malloc(FORK_BYTES)); }
 NOINLINE void leak_in_exec_child(void) { drop(malloc(EXEC_BYTES)); }
 NOINLINE void leak_in_parent(void) { drop(malloc(PARENT_BYTES)); }
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-}
 
 static void out(const char *s)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
 
 /* 1 if the loader still lists a module named `path` (dl_iterate_phdr). */
 static int still_loaded_cb(struct dl_phdr_info *info, size_t size, void *arg)
@@ -46,13 +46,6 @@ NOINLINE void leak_beta(void)
 NOINLINE void leak_in_three(void)
 {
     drop(malloc(30)); /* LEAK-THREE */
-}
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
 }
 
 static void say(const char *s)

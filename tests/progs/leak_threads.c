@@ -7,7 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
+
 #define THREADS 4
 #define PER_THREAD 25
 #define BLOCK 72
@@ -21,13 +22,6 @@ NOINLINE void leak_from_thread(void)
     memset(p, 5, BLOCK);
     leak_sink = p;
     leak_sink = NULL;
-}
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
 }
 
 static pthread_barrier_t start;

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
 
 void *volatile prof_sink;
 void *kept;

@@ -10,7 +10,7 @@
  * Writes nothing; exits 0. */
 #include <stdlib.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
 
 void *volatile prof_sink;
 volatile int n_sites = 512, n_rounds = 100;

@@ -12,19 +12,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
 
 void *volatile prof_sink;
 volatile int n_big = 10, n_small_1 = 1100, n_small_2 = 1100, n_small_3 = 900;
 static int to_worker[2], to_main[2];
-
-#define SITE(name, size)                                                                   \
-    NOINLINE void *name(void)                                                              \
-    {                                                                                      \
-        void *p = malloc(size);                                                            \
-        prof_sink = p;                                                                     \
-        return p;                                                                          \
-    }
 
 SITE(main_big, 1 << 20)
 SITE(worker_small_1, 1000)

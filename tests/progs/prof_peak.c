@@ -6,18 +6,10 @@
  * Writes nothing; exits 0. */
 #include <stdlib.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
 
 void *volatile prof_sink;
 volatile int n_a = 10, n_b = 5, n_c = 3;
-
-#define SITE(name, size)                                                                   \
-    NOINLINE void *name(void)                                                              \
-    {                                                                                      \
-        void *p = malloc(size);                                                            \
-        prof_sink = p;                                                                     \
-        return p;                                                                          \
-    }
 
 SITE(peak_site_a, 1000)
 SITE(peak_site_b, 2000)

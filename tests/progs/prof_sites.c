@@ -16,19 +16,11 @@
  * blocks; before it, at most 40000 + 300 * 16 bytes are live.  Writes nothing; exits 0. */
 #include <stdlib.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
 
 void *volatile prof_sink;
 volatile int n_big = 3, n_medium_each = 100, n_many = 500, n_tempbig = 100,
              n_tempsmall = 50, n_held = 4, n_held_small = 2;
-
-#define SITE(name, size)                                                                   \
-    NOINLINE void *name(void)                                                              \
-    {                                                                                      \
-        void *p = malloc(size);                                                            \
-        prof_sink = p;                                                                     \
-        return p;                                                                          \
-    }
 
 SITE(site_big, 40000)
 SITE(site_many, 8)

@@ -21,19 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
 
 void *volatile prof_sink;
 volatile int n_pairs = 37, n_inter = 20, n_nested = 15, n_grow = 11, n_moved = 7,
              n_calloc = 9, n_zero = 5, n_null = 6, n_aligned = 4, n_strdup = 3;
-
-#define SITE(name, size)                                                                   \
-    NOINLINE void *name(void)                                                              \
-    {                                                                                      \
-        void *p = malloc(size);                                                            \
-        prof_sink = p;                                                                     \
-        return p;                                                                          \
-    }
 
 SITE(temp_pair, 24)
 SITE(inter_first, 32)

@@ -10,20 +10,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
 
 void *volatile prof_sink;
 volatile int n1_pairs = 5000, n1_keep = 200, n2_pairs = 4000, n2_keep = 300, n3_pairs = 77;
 static pthread_barrier_t start;
 static int block_fds[2], done_fds[2];
-
-#define SITE(name, size)                                                                   \
-    NOINLINE void *name(void)                                                              \
-    {                                                                                      \
-        void *p = malloc(size);                                                            \
-        prof_sink = p;                                                                     \
-        return p;                                                                          \
-    }
 
 SITE(t1_pair, 24)
 SITE(t1_keep, 40)

@@ -7,25 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
+
 #define HELD_BYTES 1000
 #define CHILD_BYTES 200
 #define STATIC_BYTES 300
 #define LOST_BYTES 333
 
 void *volatile scan_global_ptr;        /* .bss */
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-    /* And the scratch registers, which may still hold a pointer from an earlier call. */
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
-}
 
 NOINLINE void *scan_global_child(void)
 {
@@ -63,6 +52,6 @@ int main(void)
     scan_global_held();
     scan_global_static();
     scan_global_lost();
-    scrub_stack();
+    scrub_stack_and_registers();
     return 0;
 }

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
+
 #define NODES 10
 #define NODE_BYTES 48
 
@@ -14,17 +15,6 @@ struct node {
 };
 
 volatile int node_count = NODES;   /* volatile: one loop, one call site */
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
-}
 
 NOINLINE struct node *scan_list_node(struct node *next)
 {
@@ -46,6 +36,6 @@ NOINLINE void scan_list_build(void)
 int main(void)
 {
     scan_list_build();
-    scrub_stack();
+    scrub_stack_and_registers();
     return 0;
 }

@@ -5,22 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
+
 #define FIRST_BYTES 555
 #define SECOND_BYTES 666
 
 void *volatile scan_overwrite_ptr;
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
-}
 
 NOINLINE void *scan_overwrite_first(void)
 {
@@ -40,6 +30,6 @@ int main(void)
 {
     scan_overwrite_ptr = scan_overwrite_first();
     scan_overwrite_ptr = scan_overwrite_second();
-    scrub_stack();
+    scrub_stack_and_registers();
     return 0;
 }

@@ -13,23 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
+
 #define REG_BYTES 3333
 #define KEY 0x5a5a5a5a5a5a5a5aULL
 
 static volatile int spinning, never_set;
 static uintptr_t key = KEY;
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
-}
 
 /* The block's address, encoded. */
 NOINLINE uintptr_t scan_register_alloc(void)
@@ -66,7 +56,7 @@ static void *thread_main(void *arg)
 {
     (void)arg;
     uintptr_t enc = scan_register_alloc();
-    scrub_stack();
+    scrub_stack_and_registers();
     spin(enc, clobber ? 0 : key);
     return NULL;
 }
@@ -83,6 +73,6 @@ int main(int argc, char **argv)
     }
     struct timespec ts = { 0, 20000000 };   /* well inside the loop by now */
     nanosleep(&ts, NULL);
-    scrub_stack();
+    scrub_stack_and_registers();
     exit(0);
 }

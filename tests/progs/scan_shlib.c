@@ -7,18 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
-}
+#include "progutil.h"
 
 static __attribute__((unused)) void say(const char *s)
 {
@@ -69,6 +58,6 @@ static NOINLINE int run(int argc, char **argv)
 int main(int argc, char **argv)
 {
     int st = run(argc, argv);
-    scrub_stack();
+    scrub_stack_and_registers();
     return st;
 }

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
+
 #define BSS_BYTES 2468
 #define DATA_BYTES 1234
 #define DROP_BYTES 1357

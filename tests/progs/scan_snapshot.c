@@ -14,7 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
+
 #define BEFORE 3
 #define BEFORE_BYTES 111
 #define THREADS 4
@@ -22,17 +23,6 @@
 #define AFTER_BYTES 77
 
 volatile int before_count = BEFORE, after_count = AFTER;
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
-}
 
 NOINLINE void scan_snap_before(void)
 {
@@ -84,7 +74,7 @@ static void *thread_main(void *arg)
     (void)arg;
     for (int i = 0; i < after_count; i++)
         scan_snap_after();
-    scrub_stack();
+    scrub_stack_and_registers();
     return NULL;
 }
 
@@ -94,7 +84,7 @@ int main(int argc, char **argv)
         return 2;
     for (int i = 0; i < before_count; i++)
         scan_snap_before();
-    scrub_stack();
+    scrub_stack_and_registers();
     say("leaked before\n");
     kill(getpid(), SIGUSR2);
     /* Poll: the handled signal may cut a sleep short, so time is counted, not sleeps. */
@@ -116,7 +106,7 @@ int main(int argc, char **argv)
             return 90;
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
-    scrub_stack();
+    scrub_stack_and_registers();
     say("kept running\n");
     return 0;
 }

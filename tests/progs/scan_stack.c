@@ -7,19 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
-#define LOCAL_BYTES 4321
+#include "progutil.h"
 
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
-}
+#define LOCAL_BYTES 4321
 
 NOINLINE void *scan_stack_alloc(void)
 {
@@ -31,7 +21,7 @@ NOINLINE void *scan_stack_alloc(void)
 NOINLINE void scan_stack_frame(int exit_here)
 {
     void *volatile local = scan_stack_alloc();   /* in this frame's memory */
-    scrub_stack();               /* no stale copy below this frame */
+    scrub_stack_and_registers();               /* no stale copy below this frame */
     if (exit_here)
         exit(0);
     local = NULL;
@@ -40,6 +30,6 @@ NOINLINE void scan_stack_frame(int exit_here)
 int main(int argc, char **argv)
 {
     scan_stack_frame(!(argc > 1 && !strcmp(argv[1], "return")));
-    scrub_stack();
+    scrub_stack_and_registers();
     return 0;
 }

@@ -17,25 +17,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
+
 #define TOP_BYTES 4444
 #define STACK_SIZE (256 * 1024)
 
-static int ready[2], never[2];
 static char *above;              /* the page above the thread's stack */
 static long page;
 static int hold;
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
-}
 
 NOINLINE void *scan_stacktop_alloc(void)
 {
@@ -51,16 +40,6 @@ static NOINLINE void fill_above(void)
         ((void *volatile *)above)[i] = p;
 }
 
-static NOINLINE void block_forever(void)
-{
-    char c = 1;
-    if (write(ready[1], &c, 1) != 1)
-        _exit(91);
-    for (;;)
-        if (read(never[0], &c, 1) == 0)
-            _exit(92);       /* never: the write end stays open */
-}
-
 static void *thread_main(void *arg)
 {
     (void)arg;
@@ -74,7 +53,7 @@ int main(int argc, char **argv)
 {
     hold = argc > 1 && !strcmp(argv[1], "hold");
     page = sysconf(_SC_PAGESIZE);
-    if (pipe(ready) || pipe(never))
+    if (!open_block_pipes())
         return 90;
     char *region = (char *)syscall(SYS_mmap, NULL, STACK_SIZE + page, PROT_READ | PROT_WRITE,
                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -89,9 +68,8 @@ int main(int argc, char **argv)
     if (pthread_attr_init(&attr) || pthread_attr_setstack(&attr, region, STACK_SIZE) ||
         pthread_create(&t, &attr, thread_main, NULL))
         return 90;
-    char c;
-    if (read(ready[0], &c, 1) != 1)
+    if (!wait_until_blocked())
         return 91;
-    scrub_stack();
+    scrub_stack_and_registers();
     exit(0);
 }

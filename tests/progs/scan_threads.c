@@ -11,23 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
+
 #define LIVE_LEAK_BYTES 1500
 #define LIVE_HELD_BYTES 1700
 #define EXITED_LEAK_BYTES 1600
-
-static int ready[2], never[2];
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
-}
 
 static NOINLINE void *alloc_filled(size_t n, int c)
 {
@@ -54,22 +42,12 @@ NOINLINE void scan_thread_exited_leak(void)
     p = NULL;
 }
 
-static NOINLINE void block_forever(void)
-{
-    char c = 1;
-    if (write(ready[1], &c, 1) != 1)
-        _exit(91);
-    for (;;)
-        if (read(never[0], &c, 1) == 0)
-            _exit(92);       /* never: the write end stays open */
-}
-
 static void *live_main(void *arg)
 {
     (void)arg;
     void *volatile held = scan_thread_live_held();
     scan_thread_live_leak();
-    scrub_stack();
+    scrub_stack_and_registers();
     block_forever();
     held = NULL;
     return NULL;
@@ -79,22 +57,21 @@ static void *exited_main(void *arg)
 {
     (void)arg;
     scan_thread_exited_leak();
-    scrub_stack();
+    scrub_stack_and_registers();
     return NULL;
 }
 
 int main(void)
 {
-    if (pipe(ready) || pipe(never))
+    if (!open_block_pipes())
         return 90;
     pthread_t a, b;
     if (pthread_create(&b, NULL, exited_main, NULL) || pthread_join(b, NULL))
         return 90;
     if (pthread_create(&a, NULL, live_main, NULL))
         return 90;
-    char c;
-    if (read(ready[0], &c, 1) != 1)
+    if (!wait_until_blocked())
         return 91;
-    scrub_stack();
+    scrub_stack_and_registers();
     exit(0);
 }

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#include "progutil.h"
+
 #define NODES 15                 /* full, four levels */
 #define NODE_BYTES 64
 #define PAYLOAD_BYTES 24
@@ -17,17 +18,6 @@ struct tnode {
 };
 
 volatile int node_count = NODES;
-
-static NOINLINE void scrub_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
-}
 
 NOINLINE char *scan_tree_payload(void)
 {
@@ -63,6 +53,6 @@ NOINLINE void scan_tree_build(void)
 int main(void)
 {
     scan_tree_build();
-    scrub_stack();
+    scrub_stack_and_registers();
     return 0;
 }
