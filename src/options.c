@@ -14,7 +14,7 @@ void options_defaults(struct ms_options *o)
     o->leak_check = true;
     o->exitcode = 0;
     o->report = REPORT_TEXT;
-    o->stack_cache = 4096;
+    o->stack_cache = 16384;
     o->mappings = true;
     o->mismatch = true;
     o->malloc_fill = o->free_fill = -1;

@@ -2,14 +2,21 @@
  * stored once), and cached per thread so that a call chain seen before is recognised
  * without unwinding it again.
  *
- * The cache is keyed on (return address into the caller, the caller's stack pointer) and
- * validated on the stack itself: an entry lists the stack slots that hold each return
- * address (and, for frames whose CFA is computed from rbp, the slot rbp came from), with
- * the values they held.  The slots are derived from the modules' CFI, never guessed, and
- * only frames whose CFA is rsp or rbp plus a constant are cached; so when every listed
- * slot holds its value again, each frame's CFA is where it was and libunwind would walk
- * exactly the same frames.  Chains through signal frames or code without CFI are never
- * cached and always unwound. */
+ * The cache is validated on the stack itself: an entry lists the stack slots that hold
+ * each return address (and, for frames whose CFA is computed from rbp, the slot rbp came
+ * from), with the values they held, as offsets from the caller's stack pointer.  The slots
+ * are derived from the modules' CFI, never guessed, and only frames whose CFA is rsp or
+ * rbp plus a constant are cached; so when every listed slot holds its value again, each
+ * frame's CFA is where it was and libunwind would walk exactly the same frames, wherever
+ * the chain sits on the stack.
+ *
+ * It is keyed on the first few return addresses: the first is at hand, and each next one
+ * is read from the slot its caller's CFI rule names, remembered per return address (the
+ * memo).  A key that ignores the stack pointer lets a chain recur at another depth (a
+ * recursive program's usual case) and still hit; one made of several return addresses
+ * keeps apart the many chains that share an allocation wrapper.  How many is learned per
+ * call site: when two chains of one site share a key, the site's keys grow longer.
+ * Chains through signal frames or code without CFI are never cached and always unwound. */
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include <string.h>
@@ -18,9 +25,13 @@
 #include "modules.h"
 #include "ut.h"
 
-#define WAYS 2
+#define WAYS 8
 #define SKIP_MAX 24                 /* frames of mallocspy above the program's */
 #define SYNC_EVERY 4096             /* cache hits between two looks at the loader */
+#define KEY_DEPTH 3                 /* return addresses read beyond the first for the key, */
+#define KEY_DEPTH_MAX 12            /* more for a call site whose chains share them */
+#define MEMO 65536                  /* entries of the per-thread rule memo; a power of two */
+#define DEPTHS 1024                 /* entries of the per-thread table of key depths */
 
 struct check {
     int32_t off;                    /* slot address minus the caller's CFA */
@@ -37,14 +48,33 @@ struct chain_rec {
 };
 
 struct cache_way {
-    uintptr_t ra0, cfa0;
+    uintptr_t ra0;
+    uint64_t key;
     struct chain_rec *rec;
+};
+
+/* The unwind rule of a return address, as cfi_rule_get gave it: kept per thread, so that
+ * walking a stack takes no lock; packed in 16 bytes, so that more fit in the caches. */
+struct memo {
+    uintptr_t pc;
+    int32_t cfa_off;
+    int16_t rbp_off;
+    uint8_t flags;                  /* M_* */
+};
+enum { M_OK = 1, M_RBP_CFA = 2, M_END = 4, M_RBP_SHIFT = 3 };
+
+/* How many return addresses beyond the first make the key of a call site's chains. */
+struct key_depth {
+    uintptr_t ra0;
+    uint32_t depth;
 };
 
 struct stack_cache {
     uint32_t nsets;
     uint32_t epoch;                 /* ms_stack_epoch when the entries were made */
     uint32_t hits;
+    struct memo memo[MEMO];
+    struct key_depth depths[DEPTHS];
     struct cache_way ways[];
 };
 
@@ -159,6 +189,8 @@ static void cache_clear(struct stack_cache *c)
             arena_free(c->ways[i].rec, chain_size(c->ways[i].rec->nchecks));
         c->ways[i] = (struct cache_way){ 0 };
     }
+    memset(c->memo, 0, sizeof c->memo);
+    memset(c->depths, 0, sizeof c->depths);
 }
 
 void stack_thread_exit(struct thread_state *ts)
@@ -171,71 +203,128 @@ void stack_thread_exit(struct thread_state *ts)
     ts->stack_hits = ts->stack_misses = 0;
 }
 
-static inline uint32_t set_of(const struct stack_cache *c, uintptr_t ra0, uintptr_t cfa0)
+/* ---- walking a stack by its CFI rules --------------------------------------------------- */
+
+static inline struct memo *memo_of(struct stack_cache *c, uintptr_t pc)
 {
-    uint64_t h = (ra0 * 0x9E3779B97F4A7C15ULL) ^ (cfa0 * 0xc4ceb9fe1a85ec53ULL);
-    return (uint32_t)(h >> 40) & (c->nsets - 1);
+    return &c->memo[(pc * 0x9E3779B97F4A7C15ULL) >> 40 & (MEMO - 1)];
 }
 
-/* Walks the frames libunwind found, using the CFI rules, and records the slots that
- * decide them.  Fails (returns NULL) when a frame's rule is not a plain one or when the
- * walk and libunwind disagree: such a chain is not cached. */
-static struct chain_rec *make_chain(const uintptr_t *frames, unsigned n, bool complete,
-                                    uintptr_t cfa0, uint32_t stack_id)
+/* The rule at return address pc: from the memo, else (when `fill`) from cfi_rule_get, which
+ * needs the modules synced.  False for a frame that is not a plain one, or unknown. */
+static inline bool rule_of(struct stack_cache *c, uintptr_t pc, bool fill, struct cfi_rule *r)
 {
-    struct check tmp[2 * 256 + 2];
-    unsigned nc = 0;
-    uintptr_t sp = cfa0;
-    /* The entry point pushed the program's rbp just below the return address. */
-    intptr_t rbp_loc = -16;
-    bool rbp_known = true;
-    uintptr_t rbp = *(const uintptr_t *)(cfa0 - 16);
-    for (unsigned i = 0; i < n; i++) {
-        struct cfi_rule r;
-        bool last = i + 1 == n;
-        if (last && !complete)
-            break;     /* cut at `depth`: the frames so far are decided by the slots so far */
-        if (!cfi_rule_get(frames[i] - 1, &r))
-            return NULL;
-        if (last || r.end) {
-            /* libunwind ended the walk here: cacheable only if the CFI says this frame
-             * is the outermost, so that it would end here again. */
-            if (!(last && r.end))
-                return NULL;
-            break;
-        }
-        uintptr_t cfa;
-        if (r.cfa_reg == 7) {
-            cfa = sp + (intptr_t)r.cfa_off;
-        } else {
-            if (!rbp_known)
-                return NULL;
-            cfa = rbp + (intptr_t)r.cfa_off;
-            tmp[nc++] = (struct check){ (int32_t)rbp_loc, 1, rbp - cfa0 };
-        }
-        if (cfa <= sp || cfa - cfa0 > (1u << 30))
-            return NULL;
-        uintptr_t ra_slot = cfa - 8;
-        if (*(const uintptr_t *)ra_slot != frames[i + 1])
-            return NULL;
-        tmp[nc++] = (struct check){ (int32_t)(ra_slot - cfa0), 0, frames[i + 1] };
-        if (r.rbp == RBP_SAVED) {
-            rbp_loc = (intptr_t)(cfa + (intptr_t)r.rbp_off - cfa0);
-            rbp = *(const uintptr_t *)(cfa + (intptr_t)r.rbp_off);
-            rbp_known = true;
-        } else if (r.rbp == RBP_LOST) {
-            rbp_known = false;
-        }
-        sp = cfa;
+    struct memo *m = memo_of(c, pc);
+    if (likely(m->pc == pc)) {
+        *r = (struct cfi_rule){ .ok = m->flags & M_OK, .cfa_reg = m->flags & M_RBP_CFA ? 6 : 7,
+                                .rbp = m->flags >> M_RBP_SHIFT, .end = !!(m->flags & M_END),
+                                .cfa_off = m->cfa_off, .rbp_off = m->rbp_off };
+        return r->ok;
     }
-    struct chain_rec *rec = arena_alloc(chain_size(nc));
-    if (!rec)
-        return NULL;
-    rec->stack = stack_by_id(stack_id);
-    rec->site = 0;
-    rec->nchecks = nc;
-    memcpy(rec->checks, tmp, nc * sizeof tmp[0]);
-    return rec;
+    if (!fill)
+        return false;
+    cfi_rule_get(pc - 1, r);
+    /* A saved rbp further than 32 KiB from the CFA does not fit: such a frame is unwound
+     * by libunwind, as one without a plain rule. */
+    if (r->rbp_off != (int16_t)r->rbp_off)
+        r->ok = 0;
+    *m = (struct memo){ pc, r->cfa_off, (int16_t)r->rbp_off,
+                        (uint8_t)((r->ok ? M_OK : 0) | (r->cfa_reg == 6 ? M_RBP_CFA : 0) |
+                                  (r->end ? M_END : 0) | r->rbp << M_RBP_SHIFT) };
+    return r->ok;
+}
+
+/* Where a walk is: the CFA of the last frame done, and the caller's rbp if known (with the
+ * slot it came from, relative to cfa0). */
+struct walk {
+    uintptr_t cfa0, sp, rbp;
+    intptr_t rbp_loc;
+    bool rbp_known;
+};
+
+static inline void walk_start(struct walk *w, uintptr_t cfa0)
+{
+    /* The entry point pushed the program's rbp just below the return address. */
+    *w = (struct walk){ cfa0, cfa0, *(const uintptr_t *)(cfa0 - 16), -16, true };
+}
+
+enum step { STEP_OK, STEP_END, STEP_FAIL };
+
+/* One frame up from the frame that returns to pc: the caller's return address in *ra, and
+ * (when chk is not NULL) the slots that decided it appended to chk.  STEP_END: the CFI says
+ * this frame is the outermost. */
+static inline enum step walk_step(struct walk *w, const struct cfi_rule *r, uintptr_t *ra,
+                                  struct check *chk, unsigned *nchk)
+{
+    if (r->end)
+        return STEP_END;
+    uintptr_t cfa;
+    if (r->cfa_reg == 7) {
+        cfa = w->sp + (intptr_t)r->cfa_off;
+    } else {
+        if (!w->rbp_known)
+            return STEP_FAIL;
+        cfa = w->rbp + (intptr_t)r->cfa_off;
+        if (chk)
+            chk[(*nchk)++] = (struct check){ (int32_t)w->rbp_loc, 1, w->rbp - w->cfa0 };
+    }
+    if (cfa <= w->sp || cfa - w->cfa0 > (1u << 30))
+        return STEP_FAIL;
+    uintptr_t ra_slot = cfa - 8;
+    *ra = *(const uintptr_t *)ra_slot;
+    if (chk)
+        chk[(*nchk)++] = (struct check){ (int32_t)(ra_slot - w->cfa0), 0, *ra };
+    if (r->rbp == RBP_SAVED) {
+        w->rbp_loc = (intptr_t)(cfa + (intptr_t)r->rbp_off - w->cfa0);
+        w->rbp = *(const uintptr_t *)(cfa + (intptr_t)r->rbp_off);
+        w->rbp_known = true;
+    } else if (r->rbp == RBP_LOST) {
+        w->rbp_known = false;
+    }
+    w->sp = cfa;
+    return STEP_OK;
+}
+
+/* ---- the cache -------------------------------------------------------------------------- */
+
+static inline struct key_depth *depth_of(struct stack_cache *c, uintptr_t ra0)
+{
+    return &c->depths[(ra0 * 0xc4ceb9fe1a85ec53ULL) >> 54 & (DEPTHS - 1)];
+}
+
+/* Two chains of this call site had one key: its keys read further from now on (the
+ * entries made with shorter keys are no longer found, and age out). */
+static void deepen(struct stack_cache *c, uintptr_t ra0)
+{
+    struct key_depth *d = depth_of(c, ra0);
+    unsigned cur = d->ra0 == ra0 ? d->depth : KEY_DEPTH;
+    if (cur < KEY_DEPTH_MAX)
+        *d = (struct key_depth){ ra0, cur * 2 < KEY_DEPTH_MAX ? cur * 2 : KEY_DEPTH_MAX };
+}
+
+/* The key of the chain at (ra0, cfa0): ra0 and the return addresses after it, as far as
+ * the call site's key depth and the memo go.  Only a key: the entry is still validated. */
+static inline uint64_t chain_key(struct stack_cache *c, uintptr_t ra0, uintptr_t cfa0)
+{
+    uint64_t k = ra0 * 0xff51afd7ed558ccdULL;
+    const struct key_depth *d = depth_of(c, ra0);
+    unsigned depth = d->ra0 == ra0 ? d->depth : KEY_DEPTH;
+    struct walk w;
+    walk_start(&w, cfa0);
+    uintptr_t pc = ra0;
+    for (unsigned i = 0; i < depth; i++) {
+        struct cfi_rule r;
+        if (!rule_of(c, pc, false, &r) || walk_step(&w, &r, &pc, NULL, NULL) != STEP_OK)
+            break;
+        k = (k ^ pc) * 0xc4ceb9fe1a85ec53ULL;
+        k ^= k >> 29;
+    }
+    return k;
+}
+
+static inline uint32_t set_of(const struct stack_cache *c, uint64_t key)
+{
+    return (uint32_t)(key >> 40) & (c->nsets - 1);
 }
 
 static struct stack_cache *cache_of(struct thread_state *ts)
@@ -252,6 +341,26 @@ static struct stack_cache *cache_of(struct thread_state *ts)
     }
     ts->stack_cache = c;
     return c;
+}
+
+static void cache_insert(struct thread_state *ts, struct stack_cache *c, uintptr_t ra0,
+                         uintptr_t cfa0, const struct check *chk, unsigned nchk,
+                         const struct stack_rec *rec)
+{
+    struct chain_rec *cr = arena_alloc(chain_size(nchk));
+    if (!cr)
+        return;
+    cr->stack = rec;
+    cr->site = 0;
+    cr->nchecks = nchk;
+    memcpy(cr->checks, chk, nchk * sizeof *chk);
+    uint64_t key = chain_key(c, ra0, cfa0);
+    struct cache_way *w = &c->ways[set_of(c, key) * WAYS];
+    if (w[WAYS - 1].rec)
+        arena_free(w[WAYS - 1].rec, chain_size(w[WAYS - 1].rec->nchecks));
+    memmove(&w[1], &w[0], (WAYS - 1) * sizeof *w);
+    w[0] = (struct cache_way){ ra0, key, cr };
+    ts->last_chain = cr;
 }
 
 /* Brings the module table up to date; if a module went away, the rules and the cached
@@ -274,12 +383,41 @@ static uint32_t sync_modules(void)
     return gen;
 }
 
-static const struct stack_rec *capture_slow(struct thread_state *ts, uintptr_t ra0,
-                                            uintptr_t cfa0)
+/* ---- capture ------------------------------------------------------------------------------ */
+
+/* A stack not in the cache, walked by its CFI rules: the frames (up to `depth`) and the
+ * slots that decide them, all plain frames.  NULL when a frame is not plain (a signal
+ * frame, code without CFI): then libunwind walks it. */
+static const struct stack_rec *walk_stack(struct thread_state *ts, struct stack_cache *c,
+                                          uintptr_t ra0, uintptr_t cfa0, uint32_t gen)
 {
-    ts->stack_misses++;
-    ts->last_chain = NULL;
-    uint32_t gen = sync_modules();
+    unsigned depth = ms_opt.depth;
+    uintptr_t frames[256];
+    struct check chk[2 * 256 + 2];
+    unsigned n = 1, nchk = 0;
+    frames[0] = ra0;
+    struct walk w;
+    walk_start(&w, cfa0);
+    while (n < depth) {
+        struct cfi_rule r;
+        if (!rule_of(c, frames[n - 1], true, &r))
+            return NULL;
+        enum step s = walk_step(&w, &r, &frames[n], chk, &nchk);
+        if (s == STEP_FAIL)
+            return NULL;
+        if (s == STEP_END)
+            break;
+        n++;
+    }
+    const struct stack_rec *rec = intern(frames, n, gen);
+    if (rec)
+        cache_insert(ts, c, ra0, cfa0, chk, nchk, rec);
+    return rec;
+}
+
+/* libunwind's walk, for what walk_stack cannot do; the stack is not cached. */
+static const struct stack_rec *unwind_stack(uintptr_t ra0, uint32_t gen)
+{
     unsigned depth = ms_opt.depth;
     void *buf[256 + SKIP_MAX];
     int n = 0;
@@ -287,36 +425,21 @@ static const struct stack_rec *capture_slow(struct thread_state *ts, uintptr_t r
     int k = 0;
     while (k < n && (uintptr_t)buf[k] != ra0)
         k++;
-    uintptr_t one = ra0;
-    const uintptr_t *frames = &one;
-    unsigned nf = 1;
-    bool complete = true;
-    if (k < n) {
-        frames = (const uintptr_t *)&buf[k];
-        nf = (unsigned)(n - k);
-        /* libunwind stopped because our buffer was full: the stack goes on. */
-        complete = n < (int)(depth + SKIP_MAX);
-        if (nf > depth) {
-            nf = depth;
-            complete = false;
-        }
-    }
-    const struct stack_rec *rec = intern(frames, nf, gen);
-    if (!rec)
-        return NULL;
+    if (k == n)
+        return intern(&ra0, 1, gen);   /* libunwind lost the way: the caller at least */
+    unsigned nf = (unsigned)(n - k);
+    return intern((const uintptr_t *)&buf[k], nf > depth ? depth : nf, gen);
+}
+
+static const struct stack_rec *capture_slow(struct thread_state *ts, uintptr_t ra0,
+                                            uintptr_t cfa0)
+{
+    ts->stack_misses++;
+    ts->last_chain = NULL;
+    uint32_t gen = sync_modules();
     struct stack_cache *c = cache_of(ts);
-    if (c && k < n) {
-        struct chain_rec *cr = make_chain(frames, nf, complete, cfa0, rec->pub.id);
-        if (cr) {
-            struct cache_way *w = &c->ways[set_of(c, ra0, cfa0) * WAYS];
-            if (w[WAYS - 1].rec)
-                arena_free(w[WAYS - 1].rec, chain_size(w[WAYS - 1].rec->nchecks));
-            memmove(&w[1], &w[0], (WAYS - 1) * sizeof *w);
-            w[0] = (struct cache_way){ ra0, cfa0, cr };
-            ts->last_chain = cr;
-        }
-    }
-    return rec;
+    const struct stack_rec *rec = c ? walk_stack(ts, c, ra0, cfa0, gen) : NULL;
+    return rec ? rec : unwind_stack(ra0, gen);
 }
 
 /* The site of an allocation whose stack was just captured on this thread: remembered in
@@ -354,20 +477,27 @@ const struct stack_rec *stack_capture(void *fp)
             c->hits = 0;
             sync_modules();
         } else {
-            struct cache_way *w = &c->ways[set_of(c, ra0, cfa0) * WAYS];
+            uint64_t key = chain_key(c, ra0, cfa0);
+            struct cache_way *w = &c->ways[set_of(c, key) * WAYS];
+            bool clash = false;
             for (unsigned i = 0; i < WAYS; i++) {
-                if (w[i].ra0 == ra0 && w[i].cfa0 == cfa0 && w[i].rec &&
-                    validate(w[i].rec, cfa0)) {
-                    ts->stack_hits++;
-                    if (i) {
-                        struct cache_way t = w[i];
-                        memmove(&w[1], &w[0], i * sizeof *w);
-                        w[0] = t;
-                    }
-                    ts->last_chain = w[0].rec;
-                    return w[0].rec->stack;
+                if (w[i].key != key || w[i].ra0 != ra0 || !w[i].rec)
+                    continue;
+                if (!validate(w[i].rec, cfa0)) {
+                    clash = true;
+                    continue;
                 }
+                ts->stack_hits++;
+                if (i) {
+                    struct cache_way t = w[i];
+                    memmove(&w[1], &w[0], i * sizeof *w);
+                    w[0] = t;
+                }
+                ts->last_chain = w[0].rec;
+                return w[0].rec->stack;
             }
+            if (clash)
+                deepen(c, ra0);
         }
     }
     return capture_slow(ts, ra0, cfa0);
