@@ -3,8 +3,10 @@
 Usage: python3 churn.py [ROUNDS]
 
 Each round builds dicts of records keyed by strings, lists of tuples and nested
-containers, updates, sorts and deletes part of them, and keeps a sliding window of
-rounds alive, so that blocks of many sizes are allocated and freed all the time.
+containers, updates, sorts, copies and deletes part of them, and keeps a sliding window
+of rounds alive, so that blocks of many sizes are allocated and freed all the time.
+Python serves objects of up to 512 bytes from its own pools; the bodies, histories,
+attribute dicts and temporaries here are often larger, so they come from malloc.
 Deterministic (seeded random, insertion-ordered dicts; no set or hash order is used);
 prints one checksum.
 """
@@ -15,12 +17,17 @@ import zlib
 
 def make_record(rng, i):
     name = "item-%d-%x" % (i, rng.getrandbits(32))
+    # Objects over 512 bytes come from malloc rather than from Python's own small-object
+    # allocator: the body text, the history list and the attribute dict mostly do.
     return {
         "id": i,
         "name": name,
         "tags": [name[j:j + 3] for j in range(0, min(len(name), 12), 3)],
         "score": rng.random() * 100.0,
         "pos": (rng.randint(-1000, 1000), rng.randint(-1000, 1000)),
+        "body": name * rng.randint(4, 120),
+        "hist": [rng.randint(0, 99) for _ in range(rng.randint(40, 120))],
+        "attrs": {"a%d" % k: k * i for k in range(rng.randint(8, 40))},
     }
 
 
@@ -36,20 +43,31 @@ def one_round(rng, r, size):
         rec["score"] += 1.5
         rec["tags"].append(k[-4:])
         rec["extra"] = {"n": len(rec["tags"]), "s": k.upper()}
+        rec["body"] = rec["body"].upper() + k
+        rec["hist"].extend(rec["hist"][:20])
+        rec["attrs"]["x"] = len(rec["body"])
     for k in keys[1::4]:
         del table[k]
+    checksum = 0
+    for _ in range(3):      # temporaries: copies, sorts, slices and joins, dropped at once
+        for rec in table.values():
+            h = sorted(rec["hist"])
+            b = rec["body"][::-1]
+            a = dict(rec["attrs"])
+            t = ",".join(map(str, h[:90]))
+            checksum += h[len(h) // 2] + len(b) + len(a) + len(t)
     rows = sorted(((rec["score"], rec["id"], rec["name"]) for rec in table.values()),
                   reverse=True)
     groups = {}
     for score, ident, name in rows:
         groups.setdefault(int(score) // 10, []).append(name)
     text = ";".join("%d:%d" % (g, len(v)) for g, v in sorted(groups.items()))
-    words = [w * 2 for w in text.split(";")]
+    words = [w * 2 for w in text.split(";")] + [str(checksum)]
     return table, rows[: size // 8], zlib.crc32(" ".join(words).encode())
 
 
 def main():
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 70
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     rng = random.Random(1234)
     window = []
     crc = 0
