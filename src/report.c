@@ -43,6 +43,7 @@ struct report {
     struct leak_graph graph;
     struct scan_stats stats;
     double scan_seconds;
+    size_t tracking_bytes;     /* own memory before the report took any */
     bool scan_ok;
     struct group *g;
     size_t ng, capg;
@@ -284,6 +285,7 @@ static double seconds(void)
 static bool build(struct report *r, const struct scan_entry *entry, pid_t exclude)
 {
     memset(r, 0, sizeof *r);
+    r->tracking_bytes = arena_bytes();
     double t0 = seconds();
     r->scan_ok = scan_classify(&r->snap, &r->graph, entry, exclude, &r->stats);
     r->scan_seconds = seconds() - t0;
@@ -562,11 +564,13 @@ static void write_json(struct writer *w, struct report *r)
               (unsigned long)((r->scan_seconds - (double)(unsigned long)r->scan_seconds) * 1e6));
     uint64_t hits, misses;
     stack_stats(&hits, &misses);
-    w_fmt(w, ",\n\"mallocspy\":{\"own_bytes\":%lu,\"table_bytes\":%lu,\"stacks\":%u,"
+    w_fmt(w, ",\n\"mallocspy\":{\"own_bytes\":%lu,\"tracking_bytes\":%lu,"
+             "\"table_bytes\":%lu,\"stacks\":%u,"
              "\"sites\":%u,\"scan_seconds\":%s,\"threads_stopped\":%u,"
              "\"threads_not_stopped\":%u,\"stack_cache_hits\":%lu,"
              "\"stack_cache_misses\":%lu}}\n",
-          (unsigned long)arena_bytes(), (unsigned long)blocks_table_bytes(), stacks_count(),
+          (unsigned long)arena_bytes(), (unsigned long)r->tracking_bytes,
+          (unsigned long)blocks_table_bytes(), stacks_count(),
           sites_count(), secs, r->stats.threads_stopped, r->stats.threads_unstopped,
           (unsigned long)hits, (unsigned long)misses);
 }

@@ -406,6 +406,12 @@ START_TEST(test_frees_everything)
     ck_assert_msg(jnum(s.json, "summary.allocations") >= 350 &&
                   jnum(s.json, "summary.frees") >= 350, "allocations %.0f, frees %.0f",
                   jnum(s.json, "summary.allocations"), jnum(s.json, "summary.frees"));
+    /* What tracking holds (taken as the report begins) is part of what mallocspy holds
+     * at the end, and holds the block table. */
+    double own = jnum(s.json, "mallocspy.own_bytes"), track = jnum(s.json, "mallocspy.tracking_bytes"),
+           table = jnum(s.json, "mallocspy.table_bytes");
+    ck_assert_msg(table > 0 && table <= track && track <= own,
+                  "table_bytes %.0f, tracking_bytes %.0f, own_bytes %.0f", table, track, own);
     spied_free(&s);
 }
 END_TEST
