@@ -1,7 +1,7 @@
 /* The live-block table: every block handed out while a spy was registered, keyed by the
  * program's pointer.  16 bytes a block in open-addressed shards (linear probing, deletion
- * by backward shift, so no tombstones), each shard under its own lock: threads freeing and
- * allocating at once rarely meet.  A uthash entry would cost 56 bytes of handle alone;
+ * by backward shift, so no tombstones), each shard biased to one thread or under its own
+ * lock: threads freeing and allocating at once rarely meet.  A uthash entry would cost 56 bytes of handle alone;
  * what is shared by many blocks (stack, spies, kind) lives in the block's site. */
 #include <string.h>
 
@@ -9,12 +9,21 @@
 
 #define SHARD_BITS 8
 #define NSHARDS (1u << SHARD_BITS)
+/* Capacities grow by half, from 256 slots, and a shard grows when 60% full: the load
+ * stays between 40% and 60%, where linear probing's runs are short, and the table costs
+ * 27 to 40 bytes a block.  Doubling at 75% would cost 21 to 43 bytes, with runs four
+ * times longer at the top. */
 #define INITIAL_CAP 256u
+#define LOAD_NUM 3
+#define LOAD_DEN 5
 
 struct shard {
-    ms_lock lock;              /* everything below */
+    ms_lock lock;              /* everything below, once the shard is shared */
+    atomic_int shared;         /* 0 while biased: its owner alone may enter, without the lock */
+    atomic_int busy;           /* the owner is inside, biased */
+    _Atomic(struct thread_state *) owner;  /* the one thread that used it, while biased */
     uint32_t count;
-    uint32_t mask;             /* capacity - 1; 0 before the first insert */
+    uint32_t cap;              /* slots; 0 before the first insert */
     struct block *slots;
 } __attribute__((aligned(64)));
 
@@ -33,7 +42,8 @@ static struct {
 
 atomic_bool ms_blocks_used;
 
-static inline uint64_t mix(uintptr_t a)
+/* A block's home slot, from a full mix of the address, scaled to the capacity. */
+static inline uint32_t home_of(uintptr_t a, uint32_t cap)
 {
     uint64_t h = (uint64_t)a;
     h ^= h >> 33;
@@ -41,53 +51,104 @@ static inline uint64_t mix(uintptr_t a)
     h ^= h >> 33;
     h *= 0xc4ceb9fe1a85ec53ULL;
     h ^= h >> 33;
-    return h;
+    return (uint32_t)(((h >> 32) * cap) >> 32);   /* any capacity, no division */
+}
+
+static inline uint32_t next_slot(uint32_t i, uint32_t cap) { return i + 1 == cap ? 0 : i + 1; }
+
+/* The shard is chosen by the block's 1 MiB region, not by the block: allocators give
+ * each thread its own arena or cache of regions (glibc's per-thread heaps, jemalloc's
+ * arenas), so threads allocating and freeing their own blocks keep to their own shards,
+ * and their locks and slots stay in their own core's cache.  Hashed by block, every
+ * shard's lock line would bounce between the cores at every call. */
+#define REGION_SHIFT 20
+
+static inline struct shard *shard_of(uintptr_t addr)
+{
+    return &tab.shard[(uint32_t)(((uint64_t)(addr >> REGION_SHIFT) * 0x9e3779b97f4a7c15ULL) >>
+                                 (64 - SHARD_BITS))];
 }
 
 /* The table's locks are the only ones a stop-the-world request waits for: inside them a
  * shard may be half-moved.  While one thread alone takes part, it takes none (see
- * threads_mark_threaded); it still counts itself inside, for a stop request. */
-static inline bool shard_lock(struct shard *s)
+ * threads_mark_threaded); it still counts itself inside, for a stop request.
+ *
+ * Once there are threads, a shard is first biased to the one thread that uses it: as
+ * shards follow the allocator's per-thread regions (shard_of), most are only ever used by
+ * one thread, which then enters with plain stores, no atomic read-modify-write and no
+ * lock line to share.  The first other thread to come revokes the bias for good, under the
+ * lock: it marks the shard shared, makes every thread's stores visible with one
+ * membarrier (the owner pays no fence for it: the asymmetric Dekker of userspace RCU), and
+ * waits for the owner to leave.  From then on, everyone takes the lock. */
+enum shard_hold { HOLD_NONE, HOLD_BIASED, HOLD_LOCKED };
+static bool bias_ok;           /* membarrier is there: threads_init ran first */
+
+static void revoke(struct shard *s)
+{
+    atomic_store_explicit(&s->shared, 1, memory_order_relaxed);
+    threads_barrier();
+    while (atomic_load_explicit(&s->busy, memory_order_acquire))
+        __builtin_ia32_pause();
+}
+
+static inline enum shard_hold shard_lock(struct shard *s)
 {
     ms_tls.crit++;
     if (likely(!atomic_load_explicit(&ms_threaded, memory_order_relaxed)))
-        return false;
+        return HOLD_NONE;
+    struct thread_state *ts = ms_tls.ts;
+    if (likely(bias_ok && ts && !atomic_load_explicit(&s->shared, memory_order_relaxed))) {
+        struct thread_state *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
+        if (!o && atomic_compare_exchange_strong(&s->owner, &o, ts))
+            o = ts;
+        if (o == ts) {
+            atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+            /* The revoker's membarrier orders this store before the load below. */
+            atomic_signal_fence(memory_order_seq_cst);
+            if (likely(!atomic_load_explicit(&s->shared, memory_order_relaxed)))
+                return HOLD_BIASED;
+            atomic_store_explicit(&s->busy, 0, memory_order_release);
+        }
+    }
     ms_lock_acquire(&s->lock);
-    return true;
+    if (unlikely(!atomic_load_explicit(&s->shared, memory_order_relaxed)) && bias_ok)
+        revoke(s);
+    return HOLD_LOCKED;
 }
 
 void stop_park_deferred(void);
-static inline void shard_unlock(struct shard *s, bool held)
+static inline void shard_unlock(struct shard *s, enum shard_hold held)
 {
-    if (held)
+    if (held == HOLD_BIASED)
+        atomic_store_explicit(&s->busy, 0, memory_order_release);
+    else if (held == HOLD_LOCKED)
         ms_lock_release(&s->lock);
     if (--ms_tls.crit == 0 && unlikely(ms_tls.stop_deferred))
         stop_park_deferred();
 }
 
-void blocks_init(void) {}
+void blocks_init(void) { bias_ok = threads_can_barrier(); }
 
 static bool grow(struct shard *s)
 {
-    uint32_t ncap = s->mask ? (s->mask + 1) * 2 : INITIAL_CAP;
+    uint32_t ncap = s->cap ? (s->cap + s->cap / 2 + 255) & ~255u : INITIAL_CAP;
     struct block *n = pages_alloc((size_t)ncap * sizeof *n);
     if (!n)
         return false;
-    uint32_t nmask = ncap - 1;
     if (s->slots) {
-        for (uint32_t i = 0; i <= s->mask; i++) {
+        for (uint32_t i = 0; i < s->cap; i++) {
             struct block *b = &s->slots[i];
             if (!b->addr)
                 continue;
-            uint32_t j = (uint32_t)(mix(b->addr) >> SHARD_BITS) & nmask;
+            uint32_t j = home_of(b->addr, ncap);
             while (n[j].addr)
-                j = (j + 1) & nmask;
+                j = next_slot(j, ncap);
             n[j] = *b;
         }
-        pages_free(s->slots, (size_t)(s->mask + 1) * sizeof *n);
+        pages_free(s->slots, (size_t)s->cap * sizeof *n);
     }
     s->slots = n;
-    s->mask = nmask;
+    s->cap = ncap;
     return true;
 }
 
@@ -138,21 +199,20 @@ size_t block_size(const struct block *b)
 
 bool blocks_insert(uintptr_t addr, size_t size, uint32_t site)
 {
-    uint64_t h = mix(addr);
-    struct shard *s = &tab.shard[h & (NSHARDS - 1)];
+    struct shard *s = shard_of(addr);
     uint32_t sz32 = size >= BLOCK_BIG_SIZE ? BLOCK_BIG_SIZE : (uint32_t)size;
     if (sz32 == BLOCK_BIG_SIZE)
         big_set(addr, size);
-    bool held = shard_lock(s);
-    if ((s->count + 1) * 4 > (s->mask + 1) * 3 || !s->slots) {
+    enum shard_hold held = shard_lock(s);
+    if ((uint64_t)(s->count + 1) * LOAD_DEN > (uint64_t)s->cap * LOAD_NUM || !s->slots) {
         if (!grow(s)) {
             shard_unlock(s, held);
             return false;
         }
     }
-    uint32_t i = (uint32_t)(h >> SHARD_BITS) & s->mask;
+    uint32_t i = home_of(addr, s->cap);
     while (s->slots[i].addr && s->slots[i].addr != addr)
-        i = (i + 1) & s->mask;
+        i = next_slot(i, s->cap);
     if (!s->slots[i].addr)
         s->count++;
     /* A key already present means the real allocator reused an address whose free we
@@ -166,11 +226,11 @@ bool blocks_insert(uintptr_t addr, size_t size, uint32_t site)
     return true;
 }
 
-static inline bool lookup(struct shard *s, uint64_t h, uintptr_t addr, uint32_t *pos)
+static inline bool lookup(struct shard *s, uintptr_t addr, uint32_t *pos)
 {
     if (!s->slots)
         return false;
-    uint32_t i = (uint32_t)(h >> SHARD_BITS) & s->mask;
+    uint32_t i = home_of(addr, s->cap);
     for (;;) {
         uintptr_t a = s->slots[i].addr;
         if (a == addr) {
@@ -179,17 +239,16 @@ static inline bool lookup(struct shard *s, uint64_t h, uintptr_t addr, uint32_t 
         }
         if (!a)
             return false;
-        i = (i + 1) & s->mask;
+        i = next_slot(i, s->cap);
     }
 }
 
 bool blocks_take(uintptr_t addr, struct block *out, size_t *size)
 {
-    uint64_t h = mix(addr);
-    struct shard *s = &tab.shard[h & (NSHARDS - 1)];
+    struct shard *s = shard_of(addr);
     uint32_t i;
-    bool held = shard_lock(s);
-    if (!lookup(s, h, addr, &i)) {
+    enum shard_hold held = shard_lock(s);
+    if (!lookup(s, addr, &i)) {
         shard_unlock(s, held);
         return false;
     }
@@ -197,11 +256,11 @@ bool blocks_take(uintptr_t addr, struct block *out, size_t *size)
     /* Backward-shift deletion: pull later members of the probe run into the hole. */
     uint32_t hole = i, j = i;
     for (;;) {
-        j = (j + 1) & s->mask;
+        j = next_slot(j, s->cap);
         uintptr_t a = s->slots[j].addr;
         if (!a)
             break;
-        uint32_t home = (uint32_t)(mix(a) >> SHARD_BITS) & s->mask;
+        uint32_t home = home_of(a, s->cap);
         /* Move j into the hole unless its home lies cyclically in (hole, j]. */
         bool between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
         if (!between) {
@@ -218,11 +277,10 @@ bool blocks_take(uintptr_t addr, struct block *out, size_t *size)
 
 bool blocks_find(uintptr_t addr, struct block *out, size_t *size)
 {
-    uint64_t h = mix(addr);
-    struct shard *s = &tab.shard[h & (NSHARDS - 1)];
+    struct shard *s = shard_of(addr);
     uint32_t i;
-    bool held = shard_lock(s);
-    bool found = lookup(s, h, addr, &i);
+    enum shard_hold held = shard_lock(s);
+    bool found = lookup(s, addr, &i);
     if (found)
         *out = s->slots[i];
     shard_unlock(s, held);
@@ -236,8 +294,8 @@ bool blocks_containing(uintptr_t p, struct block *out, size_t *size)
     bool found = false;
     for (unsigned k = 0; k < NSHARDS && !found; k++) {
         struct shard *s = &tab.shard[k];
-        bool held = shard_lock(s);
-        for (uint32_t i = 0; s->slots && i <= s->mask; i++) {
+        enum shard_hold held = shard_lock(s);
+        for (uint32_t i = 0; s->slots && i < s->cap; i++) {
             const struct block *b = &s->slots[i];
             if (!b->addr || b->site == SITE_INTERNAL || p < b->addr)
                 continue;
@@ -259,8 +317,8 @@ void blocks_for_each(void (*fn)(const struct block *, void *), void *arg)
 {
     for (unsigned k = 0; k < NSHARDS; k++) {
         struct shard *s = &tab.shard[k];
-        bool held = shard_lock(s);
-        for (uint32_t i = 0; s->slots && i <= s->mask; i++)
+        enum shard_hold held = shard_lock(s);
+        for (uint32_t i = 0; s->slots && i < s->cap; i++)
             if (s->slots[i].addr)
                 fn(&s->slots[i], arg);
         shard_unlock(s, held);
@@ -272,7 +330,7 @@ void blocks_for_each_unlocked(void (*fn)(const struct block *, void *), void *ar
 {
     for (unsigned k = 0; k < NSHARDS; k++) {
         struct shard *s = &tab.shard[k];
-        for (uint32_t i = 0; s->slots && i <= s->mask; i++)
+        for (uint32_t i = 0; s->slots && i < s->cap; i++)
             if (s->slots[i].addr)
                 fn(&s->slots[i], arg);
     }
@@ -291,25 +349,47 @@ size_t blocks_table_bytes(void)
     size_t n = sizeof tab;
     for (unsigned k = 0; k < NSHARDS; k++)
         if (tab.shard[k].slots)
-            n += (size_t)(tab.shard[k].mask + 1) * sizeof(struct block);
+            n += (size_t)tab.shard[k].cap * sizeof(struct block);
     return n;
 }
 
+/* Across fork, every shard is locked, and so revoked first: its owner could be inside.
+ * Both sides then start afresh, unbiased, before anyone else can enter. */
 void blocks_fork_prepare(void)
 {
-    for (unsigned k = 0; k < NSHARDS; k++)
+    for (unsigned k = 0; k < NSHARDS; k++) {
         ms_lock_acquire(&tab.shard[k].lock);
+        atomic_store_explicit(&tab.shard[k].shared, 1, memory_order_relaxed);
+    }
+    threads_barrier();
+    for (unsigned k = 0; k < NSHARDS; k++)
+        while (atomic_load_explicit(&tab.shard[k].busy, memory_order_acquire))
+            __builtin_ia32_pause();
     ms_lock_acquire(&tab.big_lock);
 }
+
+static void unbias_all(void)
+{
+    for (unsigned k = 0; k < NSHARDS; k++) {
+        atomic_store_explicit(&tab.shard[k].owner, NULL, memory_order_relaxed);
+        atomic_store_explicit(&tab.shard[k].shared, 0, memory_order_relaxed);
+    }
+}
+
+/* A thread that waits for a lock now finds its shard unbiased and revokes it again. */
 void blocks_fork_parent(void)
 {
+    unbias_all();
     ms_lock_release(&tab.big_lock);
     for (unsigned k = 0; k < NSHARDS; k++)
         ms_lock_release(&tab.shard[k].lock);
 }
 void blocks_fork_child(void)
 {
+    unbias_all();
     ms_lock_reset(&tab.big_lock);
-    for (unsigned k = 0; k < NSHARDS; k++)
+    for (unsigned k = 0; k < NSHARDS; k++) {
+        atomic_store_explicit(&tab.shard[k].busy, 0, memory_order_relaxed);
         ms_lock_reset(&tab.shard[k].lock);
+    }
 }

@@ -138,6 +138,7 @@ void ms_init_slow(void)
     ms_table_complete = ms_opt.leak_check;
     sites_init();
     threads_init();
+    blocks_init();      /* after threads_init: biased shards need membarrier */
     stacks_init();
     extern void scan_init(void);
     scan_init();

@@ -145,6 +145,10 @@ void threads_fork_parent(void);
 void threads_fork_child(void);
 /* Calls fn for every thread state ever created (live or exited), under the threads lock. */
 void threads_for_each(void (*fn)(struct thread_state *, void *), void *arg);
+/* membarrier(PRIVATE_EXPEDITED): a full barrier on every running thread, paid by the
+ * caller alone.  False (nothing done) where the kernel lacks it. */
+bool threads_barrier(void);
+bool threads_can_barrier(void);
 /* Waits until every operation that was running on another thread has finished. */
 void threads_synchronize(void);
 extern bool ms_fence_on_op;  /* no membarrier: operations pay for a full fence */

@@ -109,6 +109,20 @@ void threads_init(void)
         ms_fence_on_op = true;  /* every operation pays for a fence instead */
 }
 
+/* A barrier on every running thread of the process, at the caller's expense only (see
+ * blocks.c's biased shards).  False, doing nothing, where the kernel has no membarrier. */
+bool threads_barrier(void)
+{
+    if (!threads.membarrier_ok)
+        return false;
+    int saved = errno;
+    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    errno = saved;
+    return true;
+}
+
+bool threads_can_barrier(void) { return threads.membarrier_ok; }
+
 void threads_for_each(void (*fn)(struct thread_state *, void *), void *arg)
 {
     ms_lock_acquire(&threads.lock);

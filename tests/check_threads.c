@@ -281,6 +281,115 @@ START_TEST(test_second_thread_hand_over)
 }
 END_TEST
 
+/* Blocks handed from thread to thread: each is allocated by one thread and resized, sized
+ * and freed by the next.  The block table gives each shard first to the one thread that
+ * uses it, without a lock, and takes it back under the lock when another comes (blocks.c);
+ * every child of a fork starts with all shards free again, so each child goes through
+ * those hand-overs while the owners are busy in their shards. */
+#define PASS_THREADS 4
+#define PASS_RING 64
+struct pass_ring {
+    pthread_mutex_t lock;
+    void *p[PASS_RING];
+    size_t size[PASS_RING];
+    unsigned head, tail;
+};
+static struct pass_ring rings[PASS_THREADS];
+static atomic_int pass_bad;
+
+static void *passer(void *arg)
+{
+    unsigned me = (unsigned)(uintptr_t)arg, seed = me + 1;
+    struct pass_ring *out = &rings[(me + 1) % PASS_THREADS], *in = &rings[me];
+    ms_malloc *m = ms_get_malloc();
+    void *own[16] = { 0 };
+    for (int round = 0; round < 3000; round++) {
+        /* Blocks of up to 256 KiB: big ones are mapped apart, so new regions, and new
+         * shards, keep coming. */
+        size_t sz = (size_t)1 << (4 + rand_r(&seed) % 15);
+        sz += (size_t)(rand_r(&seed) % 64);
+        void *p = malloc(sz);
+        int k = rand_r(&seed) % 16;
+        free(own[k]);
+        own[k] = malloc(16 + (size_t)k);
+        pthread_mutex_lock(&out->lock);
+        if (p && out->head - out->tail < PASS_RING) {
+            out->p[out->head % PASS_RING] = p;
+            out->size[out->head % PASS_RING] = sz;
+            out->head++;
+            p = NULL;
+        }
+        pthread_mutex_unlock(&out->lock);
+        free(p);
+        pthread_mutex_lock(&in->lock);
+        void *q = NULL;
+        size_t qsz = 0;
+        if (in->tail != in->head) {
+            q = in->p[in->tail % PASS_RING];
+            qsz = in->size[in->tail % PASS_RING];
+            in->tail++;
+        }
+        pthread_mutex_unlock(&in->lock);
+        if (q) {
+            if (ms_did_alloc(m, q) != 1 || ms_get_size(m, q) != qsz)
+                atomic_fetch_add(&pass_bad, 1);
+            q = realloc(q, qsz / 2 + 1);
+            if (!q || ms_get_size(m, q) != qsz / 2 + 1)
+                atomic_fetch_add(&pass_bad, 1);
+            free(q);
+        }
+    }
+    for (int k = 0; k < 16; k++) {
+        if (ms_get_size(m, own[k]) != 16 + (size_t)k)
+            atomic_fetch_add(&pass_bad, 1);
+        free(own[k]);
+    }
+    return NULL;
+}
+
+static int pass_child(void)
+{
+    pthread_t t[PASS_THREADS];
+    for (unsigned i = 0; i < PASS_THREADS; i++)
+        pthread_mutex_init(&rings[i].lock, NULL);
+    for (unsigned i = 0; i < PASS_THREADS; i++)
+        if (pthread_create(&t[i], NULL, passer, (void *)(uintptr_t)i) != 0)
+            return 2;
+    for (unsigned i = 0; i < PASS_THREADS; i++)
+        pthread_join(t[i], NULL);
+    ms_malloc *m = ms_get_malloc();
+    for (unsigned i = 0; i < PASS_THREADS; i++)
+        for (unsigned j = rings[i].tail; j != rings[i].head; j++) {
+            void *p = rings[i].p[j % PASS_RING];
+            if (ms_did_alloc(m, p) != 1 || ms_get_size(m, p) != rings[i].size[j % PASS_RING])
+                atomic_fetch_add(&pass_bad, 1);
+            free(p);
+        }
+    return atomic_load(&pass_bad) ? 1 : 0;
+}
+
+START_TEST(test_blocks_passed_between_threads)
+{
+    static struct header_spy h;
+    header_spy_init(&h);
+    ck_assert_int_eq(ms_register_spy(&h.base), MS_OK);
+    int ok = 0;
+    for (int i = 0; i < 20; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(30);
+            _exit(pass_child() == 0 && h.errors == 0 ? 0 : 1);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            ok++;
+    }
+    ms_revoke_spy(&h.base);
+    ck_assert_int_eq(ok, 20);
+}
+END_TEST
+
 /* The child may also exec at once: the new program gets its own mallocspy. */
 START_TEST(test_fork_exec)
 {
@@ -309,6 +418,7 @@ Suite *suite(void)
     tcase_add_test(t, test_fork_from_threaded_process);
     tcase_add_test(t, test_fork_exec);
     tcase_add_test(t, test_second_thread_hand_over);
+    tcase_add_test(t, test_blocks_passed_between_threads);
     suite_add_tcase(s, t);
     return s;
 }
