@@ -44,6 +44,7 @@ struct report {
     struct scan_stats stats;
     double scan_seconds;
     size_t tracking_bytes;     /* own memory before the report took any */
+    uint64_t rss_peak;         /* the process's peak RSS (VmHWM) before the report */
     bool scan_ok;
     struct group *g;
     size_t ng, capg;
@@ -282,10 +283,36 @@ static double seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* VmHWM from /proc/self/status, in bytes; 0 if unknown.  Read before the report, it
+ * tells what the run cost apart from the report's own work (symbolizing may decompress
+ * whole debug sections: libc6-dbg's are tens of megabytes). */
+static uint64_t rss_peak_now(void)
+{
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t len, cap;
+    char *text = pages_read_fd(fd, &len, &cap);
+    close(fd);
+    if (!text)
+        return 0;
+    uint64_t kb = 0;
+    const char *p = strstr(text, "\nVmHWM:");
+    if (p) {
+        for (p += 8; *p == ' ' || *p == '\t'; p++)
+            ;
+        for (; *p >= '0' && *p <= '9'; p++)
+            kb = kb * 10 + (uint64_t)(*p - '0');
+    }
+    pages_free(text, cap);
+    return kb * 1024;
+}
+
 static bool build(struct report *r, const struct scan_entry *entry, pid_t exclude)
 {
     memset(r, 0, sizeof *r);
     r->tracking_bytes = arena_bytes();
+    r->rss_peak = rss_peak_now();
     double t0 = seconds();
     r->scan_ok = scan_classify(&r->snap, &r->graph, entry, exclude, &r->stats);
     r->scan_seconds = seconds() - t0;
@@ -565,12 +592,12 @@ static void write_json(struct writer *w, struct report *r)
     uint64_t hits, misses;
     stack_stats(&hits, &misses);
     w_fmt(w, ",\n\"mallocspy\":{\"own_bytes\":%lu,\"tracking_bytes\":%lu,"
-             "\"table_bytes\":%lu,\"stacks\":%u,"
+             "\"rss_peak_before_report\":%lu,\"table_bytes\":%lu,\"stacks\":%u,"
              "\"sites\":%u,\"scan_seconds\":%s,\"threads_stopped\":%u,"
              "\"threads_not_stopped\":%u,\"stack_cache_hits\":%lu,"
              "\"stack_cache_misses\":%lu}}\n",
           (unsigned long)arena_bytes(), (unsigned long)r->tracking_bytes,
-          (unsigned long)blocks_table_bytes(), stacks_count(),
+          (unsigned long)r->rss_peak, (unsigned long)blocks_table_bytes(), stacks_count(),
           sites_count(), secs, r->stats.threads_stopped, r->stats.threads_unstopped,
           (unsigned long)hits, (unsigned long)misses);
 }

@@ -412,6 +412,10 @@ START_TEST(test_frees_everything)
            table = jnum(s.json, "mallocspy.table_bytes");
     ck_assert_msg(table > 0 && table <= track && track <= own,
                   "table_bytes %.0f, tracking_bytes %.0f, own_bytes %.0f", table, track, own);
+    /* The process's peak RSS as the report began: libc and mallocspy alone take more
+     * than a megabyte; NAN (absent) or 0 (unread) fails. */
+    double rss = jnum(s.json, "mallocspy.rss_peak_before_report");
+    ck_assert_msg(rss > 1048576 && rss < 1e12, "rss_peak_before_report %.0f", rss);
     spied_free(&s);
 }
 END_TEST
