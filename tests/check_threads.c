@@ -259,17 +259,19 @@ static int handover_child(void)
     return bad ? 1 : 0;
 }
 
-START_TEST(test_second_thread_hand_over)
+/* Runs `child` in n fresh children of a fork, with a header spy registered that checks
+ * every block it sees; how many children came out well, spy and all. */
+static int children_ok(int n, int (*child)(void), unsigned seconds)
 {
     static struct header_spy h;
     header_spy_init(&h);
     ck_assert_int_eq(ms_register_spy(&h.base), MS_OK);
     int ok = 0;
-    for (int i = 0; i < 30; i++) {
+    for (int i = 0; i < n; i++) {
         pid_t pid = fork();
         if (pid == 0) {
-            alarm(20);
-            _exit(handover_child() == 0 && h.errors == 0 ? 0 : 1);
+            alarm(seconds);
+            _exit(child() == 0 && h.errors == 0 ? 0 : 1);
         }
         int st;
         waitpid(pid, &st, 0);
@@ -277,7 +279,12 @@ START_TEST(test_second_thread_hand_over)
             ok++;
     }
     ms_revoke_spy(&h.base);
-    ck_assert_int_eq(ok, 30);
+    return ok;
+}
+
+START_TEST(test_second_thread_hand_over)
+{
+    ck_assert_int_eq(children_ok(30, handover_child, 20), 30);
 }
 END_TEST
 
@@ -370,23 +377,7 @@ static int pass_child(void)
 
 START_TEST(test_blocks_passed_between_threads)
 {
-    static struct header_spy h;
-    header_spy_init(&h);
-    ck_assert_int_eq(ms_register_spy(&h.base), MS_OK);
-    int ok = 0;
-    for (int i = 0; i < 20; i++) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            alarm(30);
-            _exit(pass_child() == 0 && h.errors == 0 ? 0 : 1);
-        }
-        int st;
-        waitpid(pid, &st, 0);
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-            ok++;
-    }
-    ms_revoke_spy(&h.base);
-    ck_assert_int_eq(ok, 20);
+    ck_assert_int_eq(children_ok(20, pass_child, 30), 20);
 }
 END_TEST
 
