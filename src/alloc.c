@@ -241,18 +241,20 @@ void *ms_core_alloc_in(size_t size, size_t align, bool zero, ms_call_kind kind, 
 
 /* ---- free ------------------------------------------------------------------------------ */
 
-static const char *call_name(ms_call_kind kind)
+/* The call as the reports name it ("allocated with %s, released with %s"). */
+const char *call_kind_name(ms_call_kind kind)
 {
-    switch (kind) {
-    case MS_CALL_TASK_FREE: return "ms_free";
-    case MS_CALL_TASK_REALLOC: return "ms_realloc";
-    case MS_CALL_REALLOC: return "realloc";
-    case MS_CALL_USABLE_SIZE: return "malloc_usable_size";
-    case MS_CALL_GET_SIZE: return "ms_get_size";
-    case MS_CALL_DELETE: return "operator delete";
-    case MS_CALL_DELETE_ARRAY: return "operator delete[]";
-    default: return "free";
-    }
+    static const char *const names[] = {
+        [MS_CALL_MALLOC] = "malloc", [MS_CALL_CALLOC] = "calloc",
+        [MS_CALL_REALLOC] = "realloc", [MS_CALL_MEMALIGN] = "an aligned allocation",
+        [MS_CALL_FREE] = "free", [MS_CALL_USABLE_SIZE] = "malloc_usable_size",
+        [MS_CALL_TASK_ALLOC] = "ms_alloc", [MS_CALL_TASK_REALLOC] = "ms_realloc",
+        [MS_CALL_TASK_FREE] = "ms_free", [MS_CALL_GET_SIZE] = "ms_get_size",
+        [MS_CALL_DID_ALLOC] = "ms_did_alloc", [MS_CALL_HEAP_MINIMIZE] = "ms_heap_minimize",
+        [MS_CALL_NEW] = "operator new", [MS_CALL_NEW_ARRAY] = "operator new[]",
+        [MS_CALL_DELETE] = "operator delete", [MS_CALL_DELETE_ARRAY] = "operator delete[]",
+    };
+    return (unsigned)kind < sizeof names / sizeof *names && names[kind] ? names[kind] : "malloc";
 }
 
 static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
@@ -270,7 +272,7 @@ static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
     const struct site *site = found ? site_by_id(b.site) : NULL;
     if (found && site && site->key.heap != heap) {
         insert_block((uintptr_t)p, bsize, b.site);   /* untouched: it stays live */
-        wrong_heap(call_name(kind), p, bsize, site, heap, fp);
+        wrong_heap(call_kind_name(kind), p, bsize, site, heap, fp);
         *ts->errno_ptr = saved;
         return;
     }
@@ -310,7 +312,7 @@ static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
      * pointer no spy claims is reported, and never passed to the real free. */
     if (unknown) {
         if (q)
-            bad_pointer(call_name(kind), p, fp);
+            bad_pointer(call_kind_name(kind), p, fp);
     } else if (q) {
         real_free(q);
     }
@@ -375,12 +377,12 @@ static void *spied_realloc(struct thread_state *ts, const struct chain *ch, void
     const struct site *site = found ? site_by_id(b.site) : NULL;
     if (found && site && site->key.heap != heap) {
         insert_block((uintptr_t)p, bsize, b.site);
-        wrong_heap(call_name(kind), p, bsize, site, heap, fp);
+        wrong_heap(call_kind_name(kind), p, bsize, site, heap, fp);
         *ts->errno_ptr = saved;
         return NULL;
     }
     if (!found && (ms_table_complete || heap)) {
-        bad_pointer(call_name(kind), p, fp);
+        bad_pointer(call_kind_name(kind), p, fp);
         *ts->errno_ptr = saved;
         return NULL;
     }
@@ -520,7 +522,7 @@ size_t ms_core_get_size_in(const void *p, ms_call_kind kind, uint32_t heap, void
         result = none;                /* HeapSize on another heap's block: failure */
     } else if (!found && (ms_table_complete || heap)) {
         if (!heap)
-            bad_pointer(call_name(kind), p, fp);
+            bad_pointer(call_kind_name(kind), p, fp);
         result = none;
     } else if (!ch) {
         result = found ? bsize : real_usable_size((void *)p);

@@ -120,6 +120,38 @@ void *arena_realloc(void *p, size_t old, size_t size)
     return q;
 }
 
+bool arena_reserve(void *array, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return true;
+    void **a = array;
+    size_t nc = *cap ? *cap * 2 : first;
+    void *q = arena_realloc(*a, *cap * elem, nc * elem);
+    if (!q)
+        return false;
+    *a = q;
+    *cap = nc;
+    return true;
+}
+
+bool pages_reserve(void *array, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return true;
+    void **a = array;
+    size_t nc = *cap ? *cap * 2 : first;
+    void *q = pages_alloc(nc * elem);
+    if (!q)
+        return false;
+    if (*a) {
+        memcpy(q, *a, n * elem);
+        pages_free(*a, *cap * elem);
+    }
+    *a = q;
+    *cap = nc;
+    return true;
+}
+
 size_t arena_bytes(void) { return atomic_load_explicit(&arena.bytes, memory_order_relaxed); }
 
 void arena_fork_prepare(void) { ms_lock_acquire(&arena.lock); }

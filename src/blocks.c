@@ -161,15 +161,9 @@ static void big_set(uintptr_t addr, size_t size)
             ms_lock_release(&tab.big_lock);
             return;
         }
-    if (tab.nbig == tab.big_cap) {
-        size_t ncap = tab.big_cap ? tab.big_cap * 2 : 16;
-        struct big *nb = arena_realloc(tab.big, tab.big_cap * sizeof *nb, ncap * sizeof *nb);
-        if (!nb) {
-            ms_lock_release(&tab.big_lock);
-            return;
-        }
-        tab.big = nb;
-        tab.big_cap = ncap;
+    if (!arena_reserve(&tab.big, tab.nbig, &tab.big_cap, sizeof *tab.big, 16)) {
+        ms_lock_release(&tab.big_lock);
+        return;
     }
     tab.big[tab.nbig].addr = addr;
     tab.big[tab.nbig].size = size;

@@ -44,24 +44,6 @@ static int free_family(ms_call_kind k)
     }
 }
 
-static const char *kind_call(ms_call_kind k)
-{
-    switch (k) {
-    case MS_CALL_NEW: return "operator new";
-    case MS_CALL_NEW_ARRAY: return "operator new[]";
-    case MS_CALL_DELETE: return "operator delete";
-    case MS_CALL_DELETE_ARRAY: return "operator delete[]";
-    case MS_CALL_FREE: return "free";
-    case MS_CALL_TASK_FREE: return "ms_free";
-    case MS_CALL_REALLOC: return "realloc";
-    case MS_CALL_TASK_REALLOC: return "ms_realloc";
-    case MS_CALL_CALLOC: return "calloc";
-    case MS_CALL_MEMALIGN: return "an aligned allocation";
-    case MS_CALL_TASK_ALLOC: return "ms_alloc";
-    default: return "malloc";
-    }
-}
-
 static void check_mismatch(void)
 {
     const ms_call *c = ms_spy_call();
@@ -72,10 +54,10 @@ static void check_mismatch(void)
         return;
     char detail[128];
     ms_format(detail, sizeof detail, "allocated with %s, released with %s",
-              kind_call(c->block_kind), kind_call(c->kind));
+              call_kind_name(c->block_kind), call_kind_name(c->kind));
     const ms_stack *here = ms_spy_stack();
     struct ms_error e = { .kind = ERR_MISMATCH, .address = (uintptr_t)c->block,
-                          .bytes = c->block_size, .call = kind_call(c->kind),
+                          .bytes = c->block_size, .call = call_kind_name(c->kind),
                           .alloc = (const struct stack_rec *)c->block_stack,
                           .here = (const struct stack_rec *)here, .detail = detail };
     error_report(&e);
@@ -184,7 +166,7 @@ static void report_redzone(enum err_kind kind, const unsigned char *user, size_t
     if (!here)
         here = ms_spy_stack();
     if (!call && ms_spy_call())
-        call = kind_call(ms_spy_call()->kind);
+        call = call_kind_name(ms_spy_call()->kind);
     struct ms_error e = { .kind = kind, .address = (uintptr_t)user, .bytes = size,
                           .call = call, .alloc = (const struct stack_rec *)alloc,
                           .here = (const struct stack_rec *)here,
@@ -363,18 +345,8 @@ static void collect_guarded(const struct block *b, void *arg)
     const struct site *s = site_by_id(b->site);
     if (!s || b->site == SITE_INTERNAL || !(s->key.mask & w->bit))
         return;
-    if (w->n == w->cap) {
-        size_t nc = w->cap ? w->cap * 2 : 1024;
-        struct guarded *ng = pages_alloc(nc * sizeof *ng);
-        if (!ng)
-            return;
-        if (w->g) {
-            memcpy(ng, w->g, w->n * sizeof *ng);
-            pages_free(w->g, w->cap * sizeof *ng);
-        }
-        w->g = ng;
-        w->cap = nc;
-    }
+    if (!pages_reserve(&w->g, w->n, &w->cap, sizeof *w->g, 1024))
+        return;
     w->g[w->n++] = (struct guarded){ b->addr, block_size(b), s->stack };
 }
 
@@ -537,7 +509,7 @@ static void *q_pre_free(ms_spy *self, void *request, bool spied)
         if (idx < 0)
             return request;
         struct ms_error e = { .kind = ERR_DOUBLE_FREE, .address = h.user, .bytes = h.size,
-                              .call = kind_call(c->kind), .alloc = (const struct stack_rec *)h.alloc,
+                              .call = call_kind_name(c->kind), .alloc = (const struct stack_rec *)h.alloc,
                               .free = (const struct stack_rec *)h.freed,
                               .here = (const struct stack_rec *)ms_spy_stack() };
         error_report(&e);

@@ -23,7 +23,7 @@ static const char *const kind_name[NERR] = {
 static struct {
     ms_lock lock;              /* everything below */
     struct ms_error *kept;
-    unsigned nkept, cap;
+    size_t nkept, cap;
     atomic_uint count;
     struct symbolizer *sym;    /* kept between errors: they tend to come in bursts */
     int log_fd;                /* log_path, opened on first use; -1 before */
@@ -88,15 +88,7 @@ void error_report(const struct ms_error *e)
     unsigned n = atomic_fetch_add(&er.count, 1);
     ms_lock_acquire(&er.lock);
     if (er.nkept < MAX_KEPT) {
-        if (er.nkept == er.cap) {
-            unsigned ncap = er.cap ? er.cap * 2 : 64;
-            struct ms_error *k = arena_realloc(er.kept, er.cap * sizeof *k, ncap * sizeof *k);
-            if (k) {
-                er.kept = k;
-                er.cap = ncap;
-            }
-        }
-        if (er.nkept < er.cap) {
+        if (arena_reserve(&er.kept, er.nkept, &er.cap, sizeof *er.kept, 64)) {
             er.kept[er.nkept] = *e;
             er.kept[er.nkept].detail = NULL;   /* a caller's buffer: not kept */
             er.nkept++;

@@ -16,7 +16,8 @@ static struct {
     ms_malloc *slots;          /* MAX_HEAPS handles, id = index; 0 is never used */
     uint32_t next;             /* first never-used id */
     uint32_t *free_ids;        /* ids of destroyed heaps, for reuse */
-    uint32_t nfree, capfree;
+    uint32_t nfree;
+    size_t capfree;
 } hp = { .lock = MS_LOCK_INIT, .next = 1 };
 
 static ms_malloc *slots(void)
@@ -108,15 +109,7 @@ void heap_forget(ms_malloc *h)
 {
     ms_lock_acquire(&hp.lock);
     __atomic_store_n(&h->magic, 0, __ATOMIC_RELEASE);
-    if (hp.nfree == hp.capfree) {
-        uint32_t n = hp.capfree ? hp.capfree * 2 : 64;
-        uint32_t *f = arena_realloc(hp.free_ids, hp.capfree * sizeof *f, n * sizeof *f);
-        if (f) {
-            hp.free_ids = f;
-            hp.capfree = n;
-        }
-    }
-    if (hp.nfree < hp.capfree)
+    if (arena_reserve(&hp.free_ids, hp.nfree, &hp.capfree, sizeof *hp.free_ids, 64))
         hp.free_ids[hp.nfree++] = h->id;
     ms_lock_release(&hp.lock);
 }
@@ -134,7 +127,8 @@ static struct {
     ms_lock lock;              /* table, next, by_id */
     struct tag *table;
     struct tag **by_id;
-    uint32_t next, cap;
+    uint32_t next;
+    size_t cap;
 } tg = { .lock = MS_LOCK_INIT, .next = 1 };
 
 uint32_t tag_get(const char *file, int line)
@@ -155,15 +149,9 @@ uint32_t tag_get(const char *file, int line)
         ms_lock_release(&tg.lock);
         return t->id;
     }
-    if (tg.next >= tg.cap) {
-        uint32_t n = tg.cap ? tg.cap * 2 : 256;
-        struct tag **b = arena_realloc(tg.by_id, tg.cap * sizeof *b, n * sizeof *b);
-        if (!b) {
-            ms_lock_release(&tg.lock);
-            return 0;
-        }
-        tg.by_id = b;
-        tg.cap = n;
+    if (!arena_reserve(&tg.by_id, tg.next, &tg.cap, sizeof *tg.by_id, 256)) {
+        ms_lock_release(&tg.lock);
+        return 0;
     }
     /* The key is stored right after the line: file[] follows `line` in the struct. */
     t = arena_alloc(sizeof *t + flen + 1);
@@ -230,18 +218,8 @@ static void collect_block(const struct block *b, void *arg)
     const struct site *s = site_by_id(b->site);
     if (!s || s->key.heap != c->heap)
         return;
-    if (c->n == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 256;
-        struct heap_block *nb = pages_alloc(ncap * sizeof *nb);
-        if (!nb)
-            return;
-        if (c->b) {
-            memcpy(nb, c->b, c->n * sizeof *nb);
-            pages_free(c->b, c->cap * sizeof *nb);
-        }
-        c->b = nb;
-        c->cap = ncap;
-    }
+    if (!pages_reserve(&c->b, c->n, &c->cap, sizeof *c->b, 256))
+        return;
     c->b[c->n++] = (struct heap_block){ b->addr, block_size(b), b->site };
 }
 

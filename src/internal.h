@@ -218,6 +218,12 @@ size_t real_usable_size(void *p);
 void *arena_alloc(size_t size);        /* zeroed; NULL when out of memory */
 void arena_free(void *p, size_t size);
 void *arena_realloc(void *p, size_t old, size_t size);
+/* Room for one more element in *array (a pointer to an arena array of *cap elements of
+ * `elem` bytes, n of them used): the array doubles, from `first`.  False, the array left as
+ * it was, when out of memory.  pages_reserve: the same for an array in pages. */
+const char *call_kind_name(ms_call_kind kind);   /* "free", "operator new[]"... */
+bool arena_reserve(void *array, size_t n, size_t *cap, size_t elem, size_t first);
+bool pages_reserve(void *array, size_t n, size_t *cap, size_t elem, size_t first);
 void *pages_alloc(size_t size);        /* page-granular, zeroed */
 void pages_free(void *p, size_t size);
 char *pages_read_fd(int fd, size_t *len, size_t *cap);

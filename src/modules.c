@@ -13,7 +13,8 @@
 static struct {
     ms_lock lock;                  /* everything below */
     struct module *mods;           /* every module ever seen; append-only */
-    uint32_t n, cap;
+    uint32_t n;
+    size_t cap;
     uint32_t *loaded;              /* indexes of loaded modules, sorted by start */
     uint32_t nloaded, loaded_cap;
     uint32_t gen;
@@ -72,7 +73,8 @@ static int counters_cb(struct dl_phdr_info *info, size_t size, void *arg)
 
 struct scan {
     struct module *found;
-    uint32_t n, cap;
+    uint32_t n;
+    size_t cap;
     bool oom;
 };
 
@@ -111,15 +113,9 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
     }
     if (lo >= hi)
         return 0;
-    if (sc->n == sc->cap) {
-        uint32_t ncap = sc->cap ? sc->cap * 2 : 64;
-        struct module *nf = arena_realloc(sc->found, sc->cap * sizeof *nf, ncap * sizeof *nf);
-        if (!nf) {
-            sc->oom = true;
-            return 1;
-        }
-        sc->found = nf;
-        sc->cap = ncap;
+    if (!arena_reserve(&sc->found, sc->n, &sc->cap, sizeof *sc->found, 64)) {
+        sc->oom = true;
+        return 1;
     }
     struct module *m = &sc->found[sc->n++];
     memset(m, 0, sizeof *m);
@@ -191,14 +187,8 @@ static void refresh(void)
                 arena_free(sc.found[j].path, strlen(sc.found[j].path) + 1);
             continue;
         }
-        if (mt.n == mt.cap) {
-            uint32_t ncap = mt.cap ? mt.cap * 2 : 64;
-            struct module *nm = arena_realloc(mt.mods, mt.cap * sizeof *nm, ncap * sizeof *nm);
-            if (!nm)
-                break;
-            mt.mods = nm;
-            mt.cap = ncap;
-        }
+        if (!arena_reserve(&mt.mods, mt.n, &mt.cap, sizeof *mt.mods, 64))
+            break;
         struct module *m = &mt.mods[mt.n];
         *m = sc.found[j];
         m->load_gen = mt.gen + 1;

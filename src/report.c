@@ -148,14 +148,8 @@ static void group_blocks(struct report *r)
         for (;;) {
             uint32_t gi = slot[h];
             if (!gi) {
-                if (r->ng == r->capg) {
-                    size_t ng = r->capg ? r->capg * 2 : 256;
-                    struct group *n = arena_realloc(r->g, r->capg * sizeof *n, ng * sizeof *n);
-                    if (!n)
-                        goto out;
-                    r->g = n;
-                    r->capg = ng;
-                }
+                if (!arena_reserve(&r->g, r->ng, &r->capg, sizeof *r->g, 256))
+                    goto out;
                 r->g[r->ng] = (struct group){ stack, b->kind, heap, tag, NULL, -1, 0, 0 };
                 slot[h] = (uint32_t)++r->ng;
                 gi = slot[h];
@@ -265,14 +259,8 @@ static void add_pool_buffer(const char *pool, size_t bytes, const struct stack_r
             r->g[i].blocks++;
             return;
         }
-    if (r->ng == r->capg) {
-        size_t ng = r->capg ? r->capg * 2 : 256;
-        struct group *n = arena_realloc(r->g, r->capg * sizeof *n, ng * sizeof *n);
-        if (!n)
-            return;
-        r->g = n;
-        r->capg = ng;
-    }
+    if (!arena_reserve(&r->g, r->ng, &r->capg, sizeof *r->g, 256))
+        return;
     r->g[r->ng++] = (struct group){ stack, KIND_POOL, 0, 0, pool, -1, bytes, 1 };
 }
 
@@ -633,14 +621,8 @@ void report_heap_leaks(const char *name, const uintptr_t *addr, const size_t *si
             if (hl.l[k].stack == stack && hl.l[k].tag == tag)
                 break;
         if (k == hl.n) {
-            if (hl.n == hl.cap) {
-                size_t nc = hl.cap ? hl.cap * 2 : 64;
-                struct heap_leak *nl = arena_realloc(hl.l, hl.cap * sizeof *nl, nc * sizeof *nl);
-                if (!nl)
-                    break;
-                hl.l = nl;
-                hl.cap = nc;
-            }
+            if (!arena_reserve(&hl.l, hl.n, &hl.cap, sizeof *hl.l, 64))
+                break;
             hl.l[hl.n++] = (struct heap_leak){ name, stack, tag, 0, 0 };
         }
         hl.l[k].bytes += size[i];

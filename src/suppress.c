@@ -70,7 +70,8 @@ struct suppressions *supp_load(const char *path)
         return sp;
     }
     text[len] = 0;
-    unsigned cap_s = 0, lineno = 0;
+    size_t cap_s = 0;
+    unsigned lineno = 0;
     for (char *line = text; line && *line;) {
         char *nl = strchr(line, '\n');
         if (nl)
@@ -84,15 +85,8 @@ struct suppressions *supp_load(const char *path)
             s[--l] = 0;
         if (*s && *s != '#') {
             if (!strncmp(s, "leak:", 5) && s[5]) {
-                if (sp->n == cap_s) {
-                    unsigned nc = cap_s ? cap_s * 2 : 16;
-                    struct suppression *ns = arena_realloc(sp->s, cap_s * sizeof *ns,
-                                                           nc * sizeof *ns);
-                    if (!ns)
-                        break;
-                    sp->s = ns;
-                    cap_s = nc;
-                }
+                if (!arena_reserve(&sp->s, sp->n, &cap_s, sizeof *sp->s, 16))
+                    break;
                 size_t pl = strlen(s + 5) + 1;
                 char *p = arena_alloc(pl);
                 if (p) {

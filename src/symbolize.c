@@ -27,7 +27,8 @@ struct sym_entry {
 
 struct symbolizer {
     struct sym_module *mods;
-    uint32_t nmods, capmods;
+    uint32_t nmods;
+    size_t capmods;
     struct sym_entry *cache;
     uint32_t mask, used;
     char *(*demangle)(const char *, char *, size_t *, int *);
@@ -162,14 +163,8 @@ static Dwfl_Module *module_dwfl(struct symbolizer *s, const struct module *m)
     for (uint32_t i = 0; i < s->nmods; i++)
         if (s->mods[i].id == m->id)
             return s->mods[i].mod;
-    if (s->nmods == s->capmods) {
-        uint32_t n = s->capmods ? s->capmods * 2 : 16;
-        struct sym_module *nm = arena_realloc(s->mods, s->capmods * sizeof *nm, n * sizeof *nm);
-        if (!nm)
-            return NULL;
-        s->mods = nm;
-        s->capmods = n;
-    }
+    if (!arena_reserve(&s->mods, s->nmods, &s->capmods, sizeof *s->mods, 16))
+        return NULL;
     struct sym_module *sm = &s->mods[s->nmods++];
     sm->id = m->id;
     sm->dwfl = NULL;
