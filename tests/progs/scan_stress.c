@@ -4,8 +4,9 @@
  * many leaks are complete (`done`: the block made, its pointer gone from the thread's
  * stack and registers), after it how many were begun (`begun`), and prints one line
  *     report I: done=D returned=N begun=B ms=T
- * (T: how long the call took): the call must have found at least D leaked blocks, and not
- * many more than B.  The threads sleep briefly every few iterations, so that the 16 of
+ * (T: how long the call took): the call must have found at least D leaked blocks (less the
+ * one or two a stale word in a root may keep reachable: see check_scan.c), and not many
+ * more than B.  The threads sleep briefly every few iterations, so that the 16 of
  * them on a small machine leave the reporting thread some CPU.  At the end the threads
  * are stopped and joined, and "leaked=L" printed: the exit report must show exactly L
  * blocks of scan_stress_leak.  Output with write(2). */
