@@ -24,7 +24,7 @@ ENTRYFLAGS := -fno-omit-frame-pointer -fno-optimize-sibling-calls
 # The soname lets a program linked with -lmallocspy and run under the preload share the
 # one copy the preload brought in.
 LIBLDFLAGS := -shared -Wl,-soname,libmallocspy.so -Wl,--no-undefined -Wl,--version-script=src/exports.map -Wl,-z,now -Wl,-z,relro
-LIBS    := -lunwind -ldw -lelf -ldl -lpthread
+LIBS    := -ldl -lpthread
 
 SRC     := $(wildcard src/*.c)
 PRE     := $(wildcard preload/*.c)

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "channels.h"
 #include "errors.h"
 #include "internal.h"
 #include "report.h"
@@ -26,11 +27,8 @@ static struct {
     size_t nkept, cap;
     atomic_uint count;
     struct symbolizer *sym;    /* kept between errors: they tend to come in bursts */
-    int log_fd;                /* log_path, opened on first use; -1 before */
-    bool log_failed;
-} er = { .lock = MS_LOCK_INIT, .log_fd = -1 };
-
-int log_text_fd(void);
+    bool noted;                /* said once why frames have no names */
+} er = { .lock = MS_LOCK_INIT };
 
 /* The call that erred says what was attempted: a realloc or a size query of a bad pointer
  * is no free. */
@@ -94,10 +92,21 @@ void error_report(const struct ms_error *e)
             er.nkept++;
         }
     }
-    int fd = log_text_fd();
+    int fd = chan_log_fd();
     if (fd >= 0 && n < MAX_TEXT) {
         if (!er.sym)
             er.sym = symbolizer_new();
+        /* Named at once, by the symbolizer process, which stays for the errors to come. */
+        if (er.sym) {
+            symbolizer_collect(er.sym);
+            symbolizer_want_stack(er.sym, e->here);
+            symbolizer_want_stack(er.sym, e->free);
+            symbolizer_want_stack(er.sym, e->alloc);
+            if (!symbolizer_resolve(er.sym) && symbolizer_note(er.sym) && !er.noted) {
+                er.noted = true;
+                ms_warn("%s", symbolizer_note(er.sym));
+            }
+        }
         struct writer w;
         if (w_open(&w, fd, NULL)) {
             write_error(&w, e);
@@ -142,39 +151,10 @@ void errors_write_json(struct writer *w, struct symbolizer *sym)
     ms_lock_release(&er.lock);
 }
 
-/* ---- the text log --------------------------------------------------------------------- */
-
-int log_text_fd(void)
-{
-    if (!ms_opt.log_path[0])
-        return report_stderr_fd();
-    if (er.log_fd < 0 && !er.log_failed) {
-        char path[4096];
-        er.log_fd = report_open(ms_opt.log_path, path, sizeof path);
-        if (er.log_fd < 0) {
-            er.log_failed = true;
-            ms_warn("cannot write to the log '%s': %s", path, strerror(errno));
-        }
-    }
-    return er.log_fd;
-}
-
-/* A child after fork writes its own log when the name has %p; without, it shares the
- * parent's (appending at the same offset). */
-void log_fork_child(void)
-{
-    if (strstr(ms_opt.log_path, "%p") && er.log_fd >= 0) {
-        close(er.log_fd);
-        er.log_fd = -1;
-    }
-    er.log_failed = false;
-}
-
 void errors_fork_child(void)
 {
     ms_lock_reset(&er.lock);
     atomic_store(&er.count, 0);
     er.nkept = 0;
     er.sym = NULL;   /* another thread may have been using it: left behind */
-    log_fork_child();
 }

@@ -43,9 +43,4 @@ unsigned errors_count(void);
 void errors_write_json(struct writer *w, struct symbolizer *sym);
 void errors_fork_child(void);
 
-/* The text log: log_path (opened once per process, so errors and reports follow one
- * another) or the program's stderr; -1 if neither can be written. */
-int log_text_fd(void);
-void log_fork_child(void);
-
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "channels.h"
 #include "flamegraph.h"
 #include "symbolize.h"
 #include "ut.h"
@@ -81,11 +82,9 @@ bool folded_write(const char *pattern, struct symbolizer *sym, const struct fg_i
                   size_t n)
 {
     char path[4096];
-    int fd = report_open(pattern, path, sizeof path);
-    if (fd < 0) {
-        ms_warn("cannot write the folded stacks to '%s': %s", path, strerror(errno));
+    int fd = chan_open(pattern, "folded stacks", path, sizeof path);
+    if (fd < 0)
         return false;
-    }
     struct writer w;
     w_open(&w, fd, NULL);
     for (size_t i = 0; i < n; i++) {
@@ -200,11 +199,9 @@ bool flamegraph_write(const char *pattern, struct symbolizer *sym, const struct 
                       size_t n, const struct fg_info *info)
 {
     char path[4096];
-    int fd = report_open(pattern, path, sizeof path);
-    if (fd < 0) {
-        ms_warn("cannot write the flame graph to '%s': %s", path, strerror(errno));
+    int fd = chan_open(pattern, "flame graph", path, sizeof path);
+    if (fd < 0)
         return false;
-    }
     size_t len = strlen(path);
     bool html = (len > 5 && !strcmp(path + len - 5, ".html")) ||
                 (len > 4 && !strcmp(path + len - 4, ".htm"));

@@ -138,6 +138,33 @@ size_t ms_format(char *buf, size_t cap, const char *fmt, ...)
     return n;
 }
 
+/* Warnings wait here until the channels know where they go (log_path is read with the
+ * other options, and a bad option is itself warned about). */
+static struct {
+    int (*sink)(void);         /* the descriptor to write to; NULL until channels_init */
+    char pending[4096];
+    size_t npending;
+} diag;
+
+static void write_all(int fd, const char *buf, size_t n)
+{
+    for (size_t off = 0; fd >= 0 && off < n;) {
+        ssize_t w = write(fd, buf + off, n - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+}
+
+void diag_set_sink(int (*sink)(void))
+{
+    diag.sink = sink;
+    if (diag.npending) {
+        write_all(sink(), diag.pending, diag.npending);
+        diag.npending = 0;
+    }
+}
+
 void ms_warn(const char *fmt, ...)
 {
     int saved = errno;
@@ -150,11 +177,13 @@ void ms_warn(const char *fmt, ...)
     if (n > sizeof buf - 2)
         n = sizeof buf - 2;
     buf[n++] = '\n';
-    for (size_t off = 0; off < n;) {
-        ssize_t w = write(2, buf + off, n - off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
+    if (!diag.sink) {
+        if (diag.npending + n <= sizeof diag.pending) {
+            memcpy(diag.pending + diag.npending, buf, n);
+            diag.npending += n;
+        }
+    } else {
+        write_all(diag.sink(), buf, n);
     }
     errno = saved;
 }

@@ -14,6 +14,7 @@
 #include "mappings.h"
 #include "heap.h"
 #include "pool.h"
+#include "channels.h"
 
 atomic_int ms_init_state;
 
@@ -66,6 +67,9 @@ static void fork_child(void)
     extern void report_fork_child(void);
     stop_fork_child();
     report_fork_child();
+    channels_fork_child();
+    extern void symclient_fork_child(void);
+    symclient_fork_child();
     extern void report_signal_fork_child(void);
     report_signal_fork_child();
     extern void errors_fork_child(void);
@@ -146,9 +150,8 @@ void ms_init_slow(void)
     /* The error detectors first: registered first, they are inside the tracker. */
     extern void detectors_init(void);
     detectors_init();
-    extern void report_init(void);
     extern void report_register_exit(void);
-    report_init();
+    channels_init();
     if (ms_opt.leak_check) {
         tracker_init();
     } else {

@@ -187,6 +187,7 @@ struct real_allocator {
     void *(*mmap)(void *, size_t, int, int, int, off_t);
     int (*munmap)(void *, size_t);
     void *(*mremap)(void *, size_t, size_t, int, ...);
+    int (*dlclose)(void *);
 };
 /* The site kind of a page mapping (beyond the calls spies see). */
 #define MS_CALL_MMAP 100
@@ -270,6 +271,11 @@ struct ms_options {
     char folded_path[4096];    /* folded stacks, weighted by `weight` */
     char flamegraph_path[4096];
     int weight;                /* enum prof_weight */
+    bool symbolize;            /* name frames with the symbolizer process (else module+offset) */
+    char symbolizer[4096];     /* that program; "": found next to the library */
+    bool symbol_cache;         /* the symbolizer keeps what it resolved in the user's cache */
+    bool debuginfod;           /* the symbolizer may ask debuginfod (never in secure mode) */
+    unsigned debuginfod_timeout; /* seconds, for all of a process's lookups */
 };
 enum { REPORT_TEXT = 0, REPORT_QUIET = 1, REPORT_PROFILE = 2 };
 extern struct ms_options ms_opt;
@@ -366,6 +372,8 @@ void stacks_fork_prepare(void);
 void stacks_fork_parent(void);
 void stacks_fork_child(void);
 void stack_thread_exit(struct thread_state *ts);
+/* After a dlclose: forgets what was known of a module that went away. */
+void stacks_after_dlclose(void);
 
 void sites_init(void);
 uint32_t site_get(struct thread_state *ts, const struct site_key *key);
@@ -417,7 +425,9 @@ void ms_core_heap_minimize(void);
 extern bool ms_table_complete;
 
 /* ---- diagnostics ----------------------------------------------------------------------- */
-/* One line on stderr, "mallocspy: ..." ; formats %s %d %u %zu %lu %x %p only; never allocates. */
+/* One line, "mallocspy: ...", to the log (log_path) or else the program's stderr;
+ * formats %s %d %u %zu %lu %x %p only; never allocates.  Kept until the sink is set. */
+void diag_set_sink(int (*sink)(void));
 void ms_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 size_t ms_vformat(char *buf, size_t cap, const char *fmt, __builtin_va_list ap);
 size_t ms_format(char *buf, size_t cap, const char *fmt, ...)

@@ -9,15 +9,22 @@ struct module {
     uint32_t id;               /* index in the table, stable */
     uintptr_t base;            /* load bias (dlpi_addr) */
     uintptr_t start, end;      /* lowest and highest address of its PT_LOAD segments */
-    char *path;                /* file name, in mallocspy's memory; the program's real path */
+    char *path;                /* file name, in mallocspy's memory; absolute when it could be
+                                  resolved (a dlopen("./x.so") is named by its real path) */
+    char *build_id;            /* hex, from the module's own note in memory; NULL if none */
     uint32_t load_gen;         /* first generation in which it was loaded */
     uint32_t unload_gen;       /* first generation in which it was gone; UINT32_MAX: loaded */
     bool is_main;
 };
 
-/* Checks the loader's load/unload counters and refreshes the table if they moved; returns
- * the current generation.  Takes the loader's lock: call with no mallocspy lock held. */
-uint32_t modules_sync(void);
+
+/* Makes sure the module of each pc is in the table (asking the loader without a lock);
+ * returns the current generation. */
+uint32_t modules_cover(const uintptr_t *pc, unsigned n);
+uint32_t modules_generation(void);
+/* Brings the table up to date with the loader (dl_iterate_phdr, so the loader's lock:
+ * never on an allocation's path); true if a module went away. */
+bool modules_refresh(void);
 /* The loaded module containing addr, as of the last sync. */
 bool module_loaded_at(uintptr_t addr, struct module *out);
 /* The module that contained addr in generation gen, loaded or not now. */

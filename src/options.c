@@ -20,6 +20,9 @@ void options_defaults(struct ms_options *o)
     o->malloc_fill = o->free_fill = -1;
     o->sites_top = 10;
     o->timeline_ms = 10;
+    o->symbolize = true;
+    o->symbol_cache = true;
+    o->debuginfod_timeout = 5;
 }
 
 static bool parse_ulong(const char *v, size_t len, unsigned long *out)
@@ -314,6 +317,29 @@ static void parse_item(struct ms_options *o, const char *k, size_t klen, const c
     } else if (key_is(k, klen, "flamegraph_path")) {
         if (!set_path(o->flamegraph_path, sizeof o->flamegraph_path, v, vlen))
             bad_value(k, klen, v, vlen, "a file name");
+    } else if (key_is(k, klen, "symbolize")) {
+        if (parse_bool(v, vlen, &b))
+            o->symbolize = b;
+        else
+            bad_value(k, klen, v, vlen, "0 or 1");
+    } else if (key_is(k, klen, "symbolizer")) {
+        if (!set_path(o->symbolizer, sizeof o->symbolizer, v, vlen))
+            bad_value(k, klen, v, vlen, "a program's path");
+    } else if (key_is(k, klen, "symbol_cache")) {
+        if (parse_bool(v, vlen, &b))
+            o->symbol_cache = b;
+        else
+            bad_value(k, klen, v, vlen, "0 or 1");
+    } else if (key_is(k, klen, "debuginfod")) {
+        if (parse_bool(v, vlen, &b))
+            o->debuginfod = b;
+        else
+            bad_value(k, klen, v, vlen, "0 or 1");
+    } else if (key_is(k, klen, "debuginfod_timeout")) {
+        if (parse_ulong(v, vlen, &n) && n >= 1 && n <= 3600)
+            o->debuginfod_timeout = (unsigned)n;
+        else
+            bad_value(k, klen, v, vlen, "a number of seconds from 1 to 3600");
     } else if (key_is(k, klen, "weight")) {
         static const char *const names[] = { "leaked", "allocated", "allocations", "peak",
                                              "temporary" };

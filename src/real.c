@@ -63,6 +63,8 @@ void real_resolve(void)
         ms_real.munmap = (int (*)(void *, size_t))f;
     if ((f = dlsym(RTLD_NEXT, "mremap")))
         ms_real.mremap = (void *(*)(void *, size_t, size_t, int, ...))f;
+    if ((f = dlsym(RTLD_NEXT, "dlclose")))
+        ms_real.dlclose = (int (*)(void *))f;
     if ((f = dlsym(RTLD_NEXT, "calloc")))
         ms_real.calloc = (void *(*)(size_t, size_t))f;
     if ((f = dlsym(RTLD_NEXT, "malloc")))

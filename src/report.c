@@ -2,10 +2,8 @@
  * runs with the recursion guard set and takes its memory from mallocspy's own arenas, so
  * nothing is allocated by tracked code while a report is written; the tables are left in
  * place at exit on purpose (the process is going away, and late frees may still come). */
-#define UNW_LOCAL_ONLY
 #include <dlfcn.h>
 #include <fcntl.h>
-#include <libunwind.h>
 #include <link.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "channels.h"
 #include "internal.h"
 #include "modules.h"
 #include "report.h"
 #include "scan.h"
 #include "suppress.h"
 #include "symbolize.h"
+#include "unwind.h"
 #include "writer.h"
 #include "errors.h"
 #include "heap.h"
@@ -43,6 +43,7 @@ struct report {
     struct leak_graph graph;
     struct scan_stats stats;
     double scan_seconds;
+    double symbol_seconds;     /* waiting for the symbolizer */
     size_t tracking_bytes;     /* own memory before the report took any */
     uint64_t rss_peak;         /* the process's peak RSS (VmHWM) before the report */
     bool scan_ok;
@@ -60,51 +61,6 @@ struct report {
 };
 
 static ms_lock report_lock = MS_LOCK_INIT;   /* one report at a time */
-
-/* The program's stderr as it was at start-up.  Programs close stderr in their own exit
- * handlers (coreutils do), and another file may then take descriptor 2: the report goes
- * to a copy of the original, and never into a file that is not that stderr. */
-static struct {
-    int fd;                    /* close-on-exec duplicate, -1 if none */
-    dev_t dev;
-    ino_t ino;
-    bool known;
-} err_out = { .fd = -1 };
-
-void report_init(void)
-{
-    struct stat st;
-    if (fstat(2, &st) != 0)
-        return;
-    err_out.dev = st.st_dev;
-    err_out.ino = st.st_ino;
-    err_out.known = true;
-    struct rlimit rl;
-    int want = 900;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        (rlim_t)want >= rl.rlim_cur)
-        want = rl.rlim_cur > 16 ? (int)rl.rlim_cur - 8 : -1;
-    if (want > 2)
-        err_out.fd = fcntl(2, F_DUPFD_CLOEXEC, want);
-}
-
-static bool same_file(int fd)
-{
-    struct stat st;
-    return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == err_out.dev && st.st_ino == err_out.ino;
-}
-
-int report_stderr_fd(void)
-{
-    if (!err_out.known)
-        return 2;
-    if (same_file(err_out.fd))
-        return err_out.fd;
-    if (same_file(2))
-        return 2;
-    return -1;
-}
-
 
 /* ---- snapshot -------------------------------------------------------------------------- */
 
@@ -314,10 +270,23 @@ static bool build(struct report *r, const struct scan_entry *entry, pid_t exclud
     r->sym = symbolizer_new();
     if (ms_opt.suppressions[0])
         r->supp = supp_load(ms_opt.suppressions);
-    if (r->supp && r->supp->n) {
+    if (r->supp && r->supp->n && r->sym) {
         struct supp_ctx c = { r, NULL, stacks_count() + 1 };
         c.by_stack = pages_alloc(c.nstacks * sizeof *c.by_stack);
         if (c.by_stack) {
+            /* Patterns match names: the stacks a suppression may silence are named
+             * first, all in one request. */
+            symbolizer_collect(r->sym);
+            for (size_t i = 0; i < r->snap.n; i++) {
+                const struct snap_block *b = &r->snap.b[i];
+                uint32_t st = stack_of(b->site);
+                if ((b->kind == KIND_DEFINITE || b->kind == KIND_MAPPING) && st < c.nstacks &&
+                    !c.by_stack[st]) {
+                    c.by_stack[st] = 1;
+                    symbolizer_want_stack(r->sym, stack_by_id(st));
+                }
+            }
+            symbolizer_resolve(r->sym);
             for (uint32_t i = 0; i < c.nstacks; i++)
                 c.by_stack[i] = -2;
             leaks_apply_suppressions(&r->snap, &r->graph, site_suppressed, &c);
@@ -501,6 +470,8 @@ void report_json_stack(struct writer *w, struct symbolizer *sym, const struct st
             w_json_str(w, fn);
             w_str(w, ",\"module\":");
             w_json_str(w, s->has_module ? s->module : NULL);
+            w_str(w, ",\"build_id\":");
+            w_json_str(w, s->has_module ? s->build_id : NULL);
             if (s->has_module)
                 w_fmt(w, ",\"offset\":\"0x%lx\"", (unsigned long)s->offset);
             else
@@ -525,6 +496,9 @@ static void write_json(struct writer *w, struct report *r)
     w_fmt(w, "{\"tool\":\"mallocspy\",\"version\":\"%s\",\"pid\":%d,\"exe\":", MALLOCSPY_VERSION,
           (int)getpid());
     w_json_str(w, n > 0 ? exe : NULL);
+    /* false: frames carry module, offset and build ID only (nothing to report needed names,
+     * or they could not be had); mallocspy-report --symbolize names them. */
+    w_fmt(w, ",\"symbolized\":%s", symbolizer_named(r->sym) ? "true" : "false");
     w_fmt(w, ",\n\"summary\":{\"allocations\":%lu,\"frees\":%lu,\"peak_bytes\":%ld,"
              "\"live_bytes\":%lu,\"live_blocks\":%lu,",
           (unsigned long)r->allocs, (unsigned long)r->frees, (long)r->peak,
@@ -629,9 +603,16 @@ void report_heap_leaks(const char *name, const uintptr_t *addr, const size_t *si
         hl.l[k].blocks++;
         total += size[i];
     }
-    int fd = log_text_fd();
+    int fd = chan_log_fd();
     struct symbolizer *sym = fd >= 0 ? symbolizer_new() : NULL;
     struct writer w;
+    if (sym) {
+        symbolizer_collect(sym);
+        for (size_t k = first; k < hl.n; k++)
+            symbolizer_want_stack(sym, stack_by_id(hl.l[k].stack));
+        if (!symbolizer_resolve(sym) && symbolizer_note(sym))
+            ms_warn("%s", symbolizer_note(sym));
+    }
     if (sym && w_open(&w, fd, NULL)) {
         w_fmt(&w, "\n==%d==mallocspy: heap '%s' destroyed with %lu byte(s) in %lu block(s) "
                   "still allocated\n", (int)getpid(), name, (unsigned long)total,
@@ -682,12 +663,9 @@ void json_heap_leaks(struct writer *w, struct report *r)
 static void write_file(const char *pattern, struct report *r, bool json)
 {
     char path[4096];
-    int fd = report_open(pattern, path, sizeof path);
-    if (fd < 0) {
-        ms_warn("cannot write the %s report to '%s': %s", json ? "JSON" : "leak", path,
-                strerror(errno));
+    int fd = chan_open(pattern, json ? "JSON report" : "leak report", path, sizeof path);
+    if (fd < 0)
         return;
-    }
     struct writer w;
     w_open(&w, fd, NULL);
     if (json)
@@ -702,23 +680,25 @@ static void write_file(const char *pattern, struct report *r, bool json)
                 strerror(w.err));
 }
 
-/* folded_path and flamegraph_path: the leaks, or the profile, by `weight`. */
-static void write_pictures(struct report *r)
+/* folded_path and flamegraph_path: the leaks, or the profile, by `weight`.  NULL when
+ * none is asked (or out of memory); *n items, *cap to free. */
+static struct fg_item *picture_items(struct report *r, size_t *n, size_t *cap)
 {
+    *n = *cap = 0;
     if (!ms_opt.folded_path[0] && !ms_opt.flamegraph_path[0])
-        return;
+        return NULL;
     bool leaks = ms_opt.weight == W_LEAKED;
-    size_t cap = leaks ? r->ng : r->nps, n = 0;
-    struct fg_item *it = cap ? pages_alloc(cap * sizeof *it) : NULL;
-    if (cap && !it) {
+    *cap = leaks ? r->ng : r->nps;
+    struct fg_item *it = pages_alloc((*cap ? *cap : 1) * sizeof *it);
+    if (!it) {
         ms_warn("out of memory for the flame graph");
-        return;
+        return NULL;
     }
     for (size_t i = 0; leaks && i < r->ng; i++) {
         const struct group *g = &r->g[i];
         if (g->kind == KIND_DEFINITE || g->kind == KIND_INDIRECT || g->kind == KIND_MAPPING ||
             g->kind == KIND_POOL)
-            it[n++] = (struct fg_item){ stack_by_id(g->stack), g->bytes, g->blocks, g->bytes };
+            it[(*n)++] = (struct fg_item){ stack_by_id(g->stack), g->bytes, g->blocks, g->bytes };
     }
     for (size_t i = 0; !leaks && i < r->nps; i++) {
         const struct prof_stack *p = &r->ps[i];
@@ -727,9 +707,14 @@ static void write_pictures(struct report *r)
                    : ms_opt.weight == W_PEAK      ? (uint64_t)p->at_peak
                                                   : p->temps;
         if (v)
-            it[n++] = (struct fg_item){ p->stack ? stack_by_id(p->stack) : NULL, v, p->allocs,
-                                        p->bytes };
+            it[(*n)++] = (struct fg_item){ p->stack ? stack_by_id(p->stack) : NULL, v,
+                                           p->allocs, p->bytes };
     }
+    return it;
+}
+
+static void write_pictures(struct report *r, const struct fg_item *it, size_t n)
+{
     if (ms_opt.folded_path[0])
         folded_write(ms_opt.folded_path, r->sym, it, n);
     if (ms_opt.flamegraph_path[0]) {
@@ -748,11 +733,43 @@ static void write_pictures(struct report *r)
         bool counts = ms_opt.weight == W_COUNT || ms_opt.weight == W_TEMPORARY;
         struct fg_info info = { title, sub, prof_weight_name[ms_opt.weight],
                                 counts ? "allocations" : "bytes",
-                                leaks ? "blocks" : "allocations" };
+                                ms_opt.weight == W_LEAKED ? "blocks" : "allocations" };
         flamegraph_write(ms_opt.flamegraph_path, r->sym, it, n, &info);
     }
-    if (it)
-        pages_free(it, cap * sizeof *it);
+}
+
+/* What the report will print needs names: leaks or errors to show, the profile in the
+ * text, pictures.  A process that leaked nothing and erred nowhere needs none (its JSON
+ * keeps module, offset and build ID), and starts no symbolizer. */
+static bool needs_names(const struct report *r, bool text, bool json, bool pictures)
+{
+    bool leaks = leaked(r, r->blocks) || (ms_opt.report_reachable && r->blocks[KIND_REACHABLE]);
+    return pictures || errors_count() || ((text || json) && leaks) ||
+           (text && ms_opt.report == REPORT_PROFILE && prof.on);
+}
+
+/* The report is written once into nothing, to learn which frames it prints; they are named
+ * in one request, and the report is then written for real. */
+static void name_frames(struct report *r, bool text, bool json, const struct fg_item *it,
+                        size_t n)
+{
+    if (!r->sym)
+        return;
+    symbolizer_collect(r->sym);
+    struct writer w;
+    w_open_null(&w);
+    if (text)
+        write_text(&w, r);
+    if (json)
+        write_json(&w, r);
+    w_close(&w);
+    for (size_t i = 0; i < n; i++)
+        symbolizer_want_stack(r->sym, it[i].stack);
+    double t0 = seconds();
+    symbolizer_resolve(r->sym);
+    if (symbolizer_note(r->sym))
+        ms_warn("%s", symbolizer_note(r->sym));
+    r->symbol_seconds = seconds() - t0;
 }
 
 long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
@@ -765,11 +782,16 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
     if (!ms_table_complete) {
         /* No leak tracking: only the errors found, and their exit status. */
         if (at_exit && ms_opt.json_path[0]) {
+            unsigned guard = ms_tls.guard;
+            ms_tls.guard = 1;
             struct report r;
             memset(&r, 0, sizeof r);
             r.sym = symbolizer_new();
+            if (errors_count())
+                name_frames(&r, false, true, NULL, 0);
             write_file(ms_opt.json_path, &r, true);
             symbolizer_free(r.sym);
+            ms_tls.guard = guard;
         }
         if (at_exit && errors_count() && ms_opt.error_exitcode) {
             fflush(NULL);
@@ -783,18 +805,32 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
     if (at_exit)
         prof_timeline_end();
     struct report r;
+    double t0 = seconds();
     build(&r, entry, report_signal_thread());
     long leaked_n = (long)leaked(&r, r.blocks);
+    /* Nothing to say goes unsaid on the program's stderr (LeakSanitizer's way); a log the
+     * user named, or a stream, still gets the summary line. */
+    bool quiet = !stream && ms_opt.report == REPORT_QUIET;
+    bool clean = !needs_names(&r, true, false, false) && !errors_count();
+    bool text = stream || (!quiet && (!clean || ms_opt.log_path[0]));
+    bool json = !stream && ms_opt.json_path[0];
+    size_t nit = 0, capit = 0;
+    struct fg_item *it = stream ? NULL : picture_items(&r, &nit, &capit);
+    if (seconds() - t0 > 1.0)
+        ms_warn("scanned %zu block(s) in %lu ms; writing the report", r.snap.n,
+                (unsigned long)((seconds() - t0) * 1000));
+    if (needs_names(&r, text, json, it != NULL))
+        name_frames(&r, text, json, it, nit);
     if (stream) {
         struct writer w;
         w_open(&w, -1, stream);
         write_text(&w, &r);
         w_close(&w);
     } else {
-        if (ms_opt.report != REPORT_QUIET) {
+        if (text) {
             /* The text log stays open for the process: errors found while it ran come
              * before the report, and snapshot reports follow one another. */
-            int fd = log_text_fd();
+            int fd = chan_log_fd();
             if (fd >= 0) {
                 struct writer w;
                 w_open(&w, fd, NULL);
@@ -805,10 +841,16 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
                             ms_opt.log_path[0] ? ms_opt.log_path : "stderr", strerror(w.err));
             }
         }
-        if (ms_opt.json_path[0])
+        if (json)
             write_file(ms_opt.json_path, &r, true);
-        write_pictures(&r);
+        if (it) {
+            if (seconds() - t0 > 1.0)
+                ms_warn("writing the pictures (%zu stacks)", nit);
+            write_pictures(&r, it, nit);
+        }
     }
+    if (it)
+        pages_free(it, (capit ? capit : 1) * sizeof *it);
     release(&r);
     ms_lock_release(&report_lock);
     ms_tls.guard = guard;
@@ -831,34 +873,25 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
  * them, when main has returned): scanning them would keep leaked blocks "reachable".
  * So the thread's roots start where exit() was called, with the registers its caller had
  * then, recovered by unwinding through exit's own frames. */
-static bool exit_caller_entry(struct scan_entry *e)
+__attribute__((noinline)) static bool exit_caller_entry(struct scan_entry *e)
 {
-    Dl_info info;
-    const ElfW(Sym) *sym = NULL;
-    if (!dladdr1((void *)exit, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
-        !info.dli_saddr)
+    uintptr_t lo, hi;
+    if (!unw_function_bounds((uintptr_t)exit, &lo, &hi))
         return false;
-    uintptr_t lo = (uintptr_t)info.dli_saddr, hi = lo + sym->st_size;
-    unw_context_t uc;
-    unw_cursor_t c;
-    if (unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0)
-        return false;
-    for (int i = 0; i < 32 && unw_step(&c) > 0; i++) {
-        unw_word_t ip;
-        unw_get_reg(&c, UNW_REG_IP, &ip);
-        if (ip - 1 < lo || ip - 1 >= hi)
+    struct unw_regs rg;
+    UNW_CONTEXT(&rg);
+    for (int i = 0; i < 32 && unw_step(&rg) > 0; i++) {
+        uintptr_t pc = rg.r[UNW_RA] - 1;
+        if (pc < lo || pc >= hi)
             continue;
-        if (unw_step(&c) <= 0)
+        if (unw_step(&rg) <= 0)
             return false;
-        static const int regs[] = { UNW_X86_64_RBX, UNW_X86_64_RBP, UNW_X86_64_R12,
-                                    UNW_X86_64_R13, UNW_X86_64_R14, UNW_X86_64_R15 };
-        unw_word_t v;
+        static const int regs[] = { UNW_RBX, UNW_RBP, UNW_R12, UNW_R13, UNW_R14, UNW_R15 };
         e->nregs = 0;
         for (unsigned k = 0; k < ARRAY_SIZE(regs); k++)
-            if (unw_get_reg(&c, regs[k], &v) == 0)
-                e->regs[e->nregs++] = (uintptr_t)v;
-        unw_get_reg(&c, UNW_REG_SP, &v);
-        e->sp = (uintptr_t)v;
+            if (rg.known & (1u << regs[k]))
+                e->regs[e->nregs++] = rg.r[regs[k]];
+        e->sp = rg.r[UNW_RSP];
         return true;
     }
     return false;
@@ -873,7 +906,7 @@ void report_at_exit(void *arg)
     ms_tls.guard = 1;
     struct scan_entry caller;
     bool found = false;
-    ms_loader_call(found = exit_caller_entry(&caller));
+    found = exit_caller_entry(&caller);
     ms_tls.guard = guard;
     report_run(true, NULL, found ? &caller : &e);
 }

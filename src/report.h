@@ -45,7 +45,5 @@ struct stack_rec;
  * or a JSON array (null for no stack). */
 void report_text_stack(struct writer *w, struct symbolizer *sym, const struct stack_rec *st);
 void report_json_stack(struct writer *w, struct symbolizer *sym, const struct stack_rec *st);
-/* The program's stderr as it was at start-up, -1 if it is gone. */
-int report_stderr_fd(void);
 
 #endif

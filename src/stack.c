@@ -1,4 +1,4 @@
-/* Call stacks: captured with libunwind, interned in a uthash table (identical stacks are
+/* Call stacks: walked by the modules' CFI (unwind.c), interned in a uthash table (identical stacks are
  * stored once), and cached per thread so that a call chain seen before is recognised
  * without unwinding it again.
  *
@@ -7,7 +7,7 @@
  * from), with the values they held, as offsets from the caller's stack pointer.  The slots
  * are derived from the modules' CFI, never guessed, and only frames whose CFA is rsp or
  * rbp plus a constant are cached; so when every listed slot holds its value again, each
- * frame's CFA is where it was and libunwind would walk exactly the same frames, wherever
+ * frame's CFA is where it was and an unwinder would walk exactly the same frames, wherever
  * the chain sits on the stack.
  *
  * It is keyed on the first few return addresses: the first is at hand, and each next one
@@ -16,9 +16,9 @@
  * recursive program's usual case) and still hit; one made of several return addresses
  * keeps apart the many chains that share an allocation wrapper.  How many is learned per
  * call site: when two chains of one site share a key, the site's keys grow longer.
- * Chains through signal frames or code without CFI are never cached and always unwound. */
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
+ * Chains through signal frames or frames with other rules are never cached and always
+ * unwound by the general walk.  No lock of the loader's is taken: modules are found with
+ * _dl_find_object. */
 #include <string.h>
 
 #include "cfi.h"
@@ -27,7 +27,6 @@
 
 #define WAYS 8
 #define SKIP_MAX 24                 /* frames of mallocspy above the program's */
-#define SYNC_EVERY 4096             /* cache hits between two looks at the loader */
 #define KEY_DEPTH 3                 /* return addresses read beyond the first for the key, */
 #define KEY_DEPTH_MAX 12            /* more for a call site whose chains share them */
 #define MEMO 65536                  /* entries of the per-thread rule memo; a power of two */
@@ -72,7 +71,6 @@ struct key_depth {
 struct stack_cache {
     uint32_t nsets;
     uint32_t epoch;                 /* ms_stack_epoch when the entries were made */
-    uint32_t hits;
     struct memo memo[MEMO];
     struct key_depth depths[DEPTHS];
     struct cache_way ways[];
@@ -88,7 +86,6 @@ static struct {
     struct stack_node *table;
     uint32_t next_id;
     atomic_uint epoch;              /* bumped when a module goes away: caches are stale */
-    uint32_t last_gen;              /* module generation seen by the last sync */
     _Atomic uint64_t exited_hits, exited_misses; /* of recycled thread states */
 } st = { .lock = MS_LOCK_INIT, .next_id = 1 };
 
@@ -98,7 +95,6 @@ static struct stack_rec **stack_pages[STACK_MAX_PAGES];
 
 void stacks_init(void)
 {
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 }
 
 const struct stack_rec *stack_by_id(uint32_t id)
@@ -225,7 +221,7 @@ static inline bool rule_of(struct stack_cache *c, uintptr_t pc, bool fill, struc
         return false;
     cfi_rule_get(pc - 1, r);
     /* A saved rbp further than 32 KiB from the CFA does not fit: such a frame is unwound
-     * by libunwind, as one without a plain rule. */
+     * by the general walk, as one without a plain rule. */
     if (r->rbp_off != (int16_t)r->rbp_off)
         r->ok = 0;
     *m = (struct memo){ pc, r->cfa_off, (int16_t)r->rbp_off,
@@ -363,33 +359,23 @@ static void cache_insert(struct thread_state *ts, struct stack_cache *c, uintptr
     ts->last_chain = cr;
 }
 
-/* Brings the module table up to date; if a module went away, the rules and the cached
- * chains that might involve its addresses are dropped everywhere. */
-static uint32_t sync_modules(void)
+/* After dlclose: if a module went away, the rules and the cached chains that might
+ * involve its addresses are dropped everywhere (the code there may become another's). */
+void stacks_after_dlclose(void)
 {
-    uint32_t gen = modules_sync();
-    if (gen != st.last_gen) {
-        bool unloaded = false;
-        struct module m;
-        for (uint32_t id = 0; module_by_id(id, &m); id++)
-            if (m.unload_gen != UINT32_MAX && m.unload_gen > st.last_gen)
-                unloaded = true;
-        st.last_gen = gen;
-        if (unloaded) {
-            cfi_forget();
-            atomic_fetch_add(&st.epoch, 1);
-        }
+    if (modules_refresh()) {
+        cfi_forget();
+        atomic_fetch_add(&st.epoch, 1);
     }
-    return gen;
 }
 
 /* ---- capture ------------------------------------------------------------------------------ */
 
 /* A stack not in the cache, walked by its CFI rules: the frames (up to `depth`) and the
  * slots that decide them, all plain frames.  NULL when a frame is not plain (a signal
- * frame, code without CFI): then libunwind walks it. */
+ * frame, code without CFI): then the general walk does it. */
 static const struct stack_rec *walk_stack(struct thread_state *ts, struct stack_cache *c,
-                                          uintptr_t ra0, uintptr_t cfa0, uint32_t gen)
+                                          uintptr_t ra0, uintptr_t cfa0)
 {
     unsigned depth = ms_opt.depth;
     uintptr_t frames[256];
@@ -409,26 +395,37 @@ static const struct stack_rec *walk_stack(struct thread_state *ts, struct stack_
             break;
         n++;
     }
-    const struct stack_rec *rec = intern(frames, n, gen);
+    const struct stack_rec *rec = intern(frames, n, modules_cover(frames, n));
     if (rec)
         cache_insert(ts, c, ra0, cfa0, chk, nchk, rec);
     return rec;
 }
 
-/* libunwind's walk, for what walk_stack cannot do; the stack is not cached. */
-static const struct stack_rec *unwind_stack(uintptr_t ra0, uint32_t gen)
+/* The general walk, for what walk_stack cannot do (a signal frame, a CFA by expression or
+ * by another register): from this very frame, with every callee-saved register, up
+ * through mallocspy's own frames to the program's, then on.  The stack is not cached. */
+__attribute__((noinline)) static const struct stack_rec *unwind_stack(uintptr_t ra0,
+                                                                      uintptr_t cfa0)
 {
     unsigned depth = ms_opt.depth;
-    void *buf[256 + SKIP_MAX];
-    int n = 0;
-    ms_loader_call(n = unw_backtrace(buf, (int)(depth + SKIP_MAX)));
-    int k = 0;
-    while (k < n && (uintptr_t)buf[k] != ra0)
-        k++;
-    if (k == n)
-        return intern(&ra0, 1, gen);   /* libunwind lost the way: the caller at least */
-    unsigned nf = (unsigned)(n - k);
-    return intern((const uintptr_t *)&buf[k], nf > depth ? depth : nf, gen);
+    uintptr_t frames[256];
+    unsigned n = 0;
+    struct unw_regs rg;
+    UNW_CONTEXT(&rg);
+    bool found = false;
+    for (unsigned k = 0; k < SKIP_MAX + 1 && !found; k++) {
+        if (unw_step(&rg) <= 0)
+            break;
+        found = rg.r[UNW_RA] == ra0 && rg.r[UNW_RSP] == cfa0;
+    }
+    if (found) {
+        frames[n++] = ra0;
+        while (n < depth && unw_step(&rg) > 0)
+            frames[n++] = rg.r[UNW_RA];
+    } else {
+        frames[n++] = ra0;    /* lost the way inside mallocspy: the caller at least */
+    }
+    return intern(frames, n, modules_cover(frames, n));
 }
 
 static const struct stack_rec *capture_slow(struct thread_state *ts, uintptr_t ra0,
@@ -436,10 +433,9 @@ static const struct stack_rec *capture_slow(struct thread_state *ts, uintptr_t r
 {
     ts->stack_misses++;
     ts->last_chain = NULL;
-    uint32_t gen = sync_modules();
     struct stack_cache *c = cache_of(ts);
-    const struct stack_rec *rec = c ? walk_stack(ts, c, ra0, cfa0, gen) : NULL;
-    return rec ? rec : unwind_stack(ra0, gen);
+    const struct stack_rec *rec = c ? walk_stack(ts, c, ra0, cfa0) : NULL;
+    return rec ? rec : unwind_stack(ra0, cfa0);
 }
 
 /* The site of an allocation whose stack was just captured on this thread: remembered in
@@ -472,10 +468,6 @@ const struct stack_rec *stack_capture(void *fp)
         if (unlikely(c->epoch != atomic_load_explicit(&st.epoch, memory_order_relaxed))) {
             cache_clear(c);
             c->epoch = atomic_load(&st.epoch);
-        } else if (unlikely(++c->hits >= SYNC_EVERY)) {
-            /* A library may have been swapped under cached chains: look now and then. */
-            c->hits = 0;
-            sync_modules();
         } else {
             uint64_t key = chain_key(c, ra0, cfa0);
             struct cache_way *w = &c->ways[set_of(c, key) * WAYS];

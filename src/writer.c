@@ -23,9 +23,18 @@ bool w_open(struct writer *w, int fd, FILE *stream)
     return true;
 }
 
+bool w_open_null(struct writer *w)
+{
+    bool ok = w_open(w, -1, NULL);
+    w->discard = true;
+    return ok;
+}
+
 static void flush(struct writer *w)
 {
     size_t off = 0;
+    if (w->discard)
+        w->len = 0;
     while (off < w->len && !w->err) {
         if (w->stream) {
             size_t n = fwrite(w->buf + off, 1, w->len - off, w->stream);
@@ -142,19 +151,4 @@ bool w_close(struct writer *w)
     if (w->stream && !w->err && fflush(w->stream) != 0)
         w->err = errno ? errno : EIO;
     return w->err == 0;
-}
-
-int report_open(const char *pattern, char *path, size_t cap)
-{
-    size_t n = 0;
-    for (const char *p = pattern; *p && n + 1 < cap; p++) {
-        if (p[0] == '%' && p[1] == 'p') {
-            n += ms_format(path + n, cap - n, "%d", (int)getpid());
-            p++;
-        } else {
-            path[n++] = *p;
-        }
-    }
-    path[n < cap ? n : cap - 1] = 0;
-    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 }

@@ -15,9 +15,13 @@ struct writer {
     char *buf;
     size_t len, cap;
     int err;                   /* errno of the first failure, 0 if none */
+    bool discard;              /* w_open_null: written into nothing */
 };
 
 bool w_open(struct writer *w, int fd, FILE *stream);
+/* A writer whose output goes nowhere: a report is written into it to learn what it
+ * prints (see symbolize.h). */
+bool w_open_null(struct writer *w);
 void w_put(struct writer *w, const char *s, size_t n);
 void w_str(struct writer *w, const char *s);
 void w_fmt(struct writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -26,10 +30,5 @@ void w_fmt(struct writer *w, const char *fmt, ...) __attribute__((format(printf,
  * document stays valid whatever the names contain. */
 void w_json_str(struct writer *w, const char *s);
 bool w_close(struct writer *w);   /* flushes; false if anything failed (see err) */
-
-/* Opens a report file: %p in `pattern` becomes the pid; never through a symbolic link at
- * the last component; close-on-exec.  Returns the fd or -1 (errno set); `path` receives
- * the expanded name. */
-int report_open(const char *pattern, char *path, size_t cap);
 
 #endif
