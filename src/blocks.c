@@ -1,389 +1,416 @@
-/* The live-block table: every block handed out while a spy was registered, keyed by the
- * program's pointer.  16 bytes a block in open-addressed shards (linear probing, deletion
- * by backward shift, so no tombstones), each shard biased to one thread or under its own
- * lock: threads freeing and allocating at once rarely meet.  A uthash entry would cost 56 bytes of handle alone;
- * what is shared by many blocks (stack, spies, kind) lives in the block's site. */
+/* The live blocks.  Each tracked block carries its record in a 16-byte header in front of
+ * it, in the same allocation, so that a free reads it where the block already is (in the
+ * freeing thread's cache, as the program just used the block) instead of probing a shared
+ * table.  Which addresses start a block is kept in a byte map, one byte for each 16 bytes
+ * of address space, two levels deep: a free checks the map before it reads any header, so
+ * a foreign or garbage pointer is never dereferenced.  A map byte also says how far before
+ * the program's pointer the header is (spies may put headers of their own in between).
+ *
+ * Nothing here takes a lock on the way of an allocation or a free, and nothing waits: each
+ * byte is written by the thread that allocates or frees its block, with a plain store.  A
+ * block freed by another thread than the one that allocated it costs no more than any
+ * other.  The header is written before the map byte is set, and the map byte cleared before
+ * the memory goes back to the real allocator, so a thread stopped for a scan at any point
+ * never leaves the scan a mark without its header.
+ *
+ * Leaves of the map are mapped on first use (4 MiB of address space each, of which only
+ * the pages that hold marks are ever touched); they are never unmapped. */
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
+#include "blocks.h"
 #include "internal.h"
 
-#define SHARD_BITS 8
-#define NSHARDS (1u << SHARD_BITS)
-/* Capacities grow by half, from 256 slots, and a shard grows when 60% full: the load
- * stays between 40% and 60%, where linear probing's runs are short, and the table costs
- * 27 to 40 bytes a block.  Doubling at 75% would cost 21 to 43 bytes, with runs four
- * times longer at the top. */
-#define INITIAL_CAP 256u
-#define LOAD_NUM 3
-#define LOAD_DEN 5
+#define GRAIN_SHIFT 4                           /* a map byte per 16 bytes */
+#define LEAF_SHIFT 26                           /* a leaf covers 64 MiB of addresses */
+#define LEAF_BYTES ((size_t)1 << (LEAF_SHIFT - GRAIN_SHIFT))
+#define ADDR_BITS 47
+#define NLEAVES ((size_t)1 << (ADDR_BITS - LEAF_SHIFT))
 
-struct shard {
-    ms_lock lock;              /* everything below, once the shard is shared */
-    atomic_int shared;         /* 0 while biased: its owner alone may enter, without the lock */
-    atomic_int busy;           /* the owner is inside, biased */
-    _Atomic(struct thread_state *) owner;  /* the one thread that used it, while biased */
-    uint32_t count;
-    uint32_t cap;              /* slots; 0 before the first insert */
-    struct block *slots;
-} __attribute__((aligned(64)));
+/* Map codes: 0 nothing; 1..MAX_NEAR a block whose header ends 8 * (code - 1) bytes before
+ * the program's pointer; FAR a header further away or at an odd distance, found in the
+ * side table (spies with big or odd headers; rare). */
+#define MAX_NEAR 239
+#define FAR 255
 
-/* Sizes of 4 GiB and more do not fit in a block's 32 bits: kept here, few and rare. */
-struct big {
-    uintptr_t addr;
-    size_t size;
+/* Header flags, in the top bits of the size word. */
+#define H_REAL_BEFORE (1ull << 63)              /* the real pointer is stored just before
+                                                   the header (aligned blocks) */
+#define H_SIZE_MASK ((1ull << 62) - 1)
+
+struct header {
+    uint64_t size_flags;
+    uint32_t site;
+    uint32_t check;                             /* a mix of the rest and of where it is */
+};
+
+struct far {
+    uintptr_t p, header;
 };
 
 static struct {
-    struct shard shard[NSHARDS];
-    ms_lock big_lock;          /* big, nbig, big_cap */
-    struct big *big;
-    size_t nbig, big_cap;
-} tab;
+    _Atomic(uint8_t *) dir[NLEAVES];            /* set once each, by CAS */
+    _Atomic uint32_t leaf_ids[65536];           /* which dir entries are set, for walks:
+                                                   4 TiB of addresses holding blocks */
+    _Atomic uint32_t nleaves;
+    ms_lock far_lock;                           /* far, nfar, capfar */
+    struct far *far;
+    size_t nfar, capfar;
+} map = { .far_lock = MS_LOCK_INIT };
 
-atomic_bool ms_blocks_used;
+bool ms_blocks_used;
 
-/* A block's home slot, from a full mix of the address, scaled to the capacity. */
-static inline uint32_t home_of(uintptr_t a, uint32_t cap)
+static inline uint32_t check_of(uintptr_t at, uint64_t size_flags, uint32_t site)
 {
-    uint64_t h = (uint64_t)a;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return (uint32_t)(((h >> 32) * cap) >> 32);   /* any capacity, no division */
+    uint64_t h = (uint64_t)at * 0x9E3779B97F4A7C15ULL ^ size_flags * 0xff51afd7ed558ccdULL ^
+                 (uint64_t)site * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 31;
+    return (uint32_t)(h >> 32) ^ 0x4d53424bu;   /* "MSBK" */
 }
 
-static inline uint32_t next_slot(uint32_t i, uint32_t cap) { return i + 1 == cap ? 0 : i + 1; }
+/* ---- layout ---------------------------------------------------------------------------- */
 
-/* The shard is chosen by the block's 1 MiB region, not by the block: allocators give
- * each thread its own arena or cache of regions (glibc's per-thread heaps, jemalloc's
- * arenas), so threads allocating and freeing their own blocks keep to their own shards,
- * and their locks and slots stay in their own core's cache.  Hashed by block, every
- * shard's lock line would bounce between the cores at every call. */
-#define REGION_SHIFT 20
-
-static inline struct shard *shard_of(uintptr_t addr)
+size_t block_extra(size_t align, size_t shift)
 {
-    return &tab.shard[(uint32_t)(((uint64_t)(addr >> REGION_SHIFT) * 0x9e3779b97f4a7c15ULL) >>
-                                 (64 - SHARD_BITS))];
+    if ((BLOCK_HEADER + shift) % align == 0)
+        return BLOCK_HEADER;
+    /* Room for the header and the real pointer before it, and the spies' region placed so
+     * that their shift lands the program's pointer on the alignment. */
+    size_t need = BLOCK_HEADER + sizeof(uintptr_t) + shift;
+    return ((need + align - 1) & ~(align - 1)) - shift;
 }
 
-/* The table's locks are the only ones a stop-the-world request waits for: inside them a
- * shard may be half-moved.  While one thread alone takes part, it takes none (see
- * threads_mark_threaded); it still counts itself inside, for a stop request.
- *
- * Once there are threads, a shard is first biased to the one thread that uses it: as
- * shards follow the allocator's per-thread regions (shard_of), most are only ever used by
- * one thread, which then enters with plain stores, no atomic read-modify-write and no
- * lock line to share.  The first other thread to come revokes the bias for good, under the
- * lock: it marks the shard shared, makes every thread's stores visible with one
- * membarrier (the owner pays no fence for it: the asymmetric Dekker of userspace RCU), and
- * waits for the owner to leave.  From then on, everyone takes the lock. */
-enum shard_hold { HOLD_NONE, HOLD_BIASED, HOLD_LOCKED };
-static bool bias_ok;           /* membarrier is there: threads_init ran first */
-
-static void revoke(struct shard *s)
+uintptr_t block_actual(uintptr_t real, size_t align, size_t shift)
 {
-    atomic_store_explicit(&s->shared, 1, memory_order_relaxed);
-    threads_barrier();
-    while (atomic_load_explicit(&s->busy, memory_order_acquire))
-        __builtin_ia32_pause();
+    return real + block_extra(align, shift);
 }
 
-static inline enum shard_hold shard_lock(struct shard *s)
+/* ---- the map ----------------------------------------------------------------------------- */
+
+static inline uint8_t *leaf_of(uintptr_t p)
 {
-    ms_tls.crit++;
-    if (likely(!atomic_load_explicit(&ms_threaded, memory_order_relaxed)))
-        return HOLD_NONE;
-    struct thread_state *ts = ms_tls.ts;
-    if (likely(bias_ok && ts && !atomic_load_explicit(&s->shared, memory_order_relaxed))) {
-        struct thread_state *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
-        if (!o && atomic_compare_exchange_strong(&s->owner, &o, ts))
-            o = ts;
-        if (o == ts) {
-            atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
-            /* The revoker's membarrier orders this store before the load below. */
-            atomic_signal_fence(memory_order_seq_cst);
-            if (likely(!atomic_load_explicit(&s->shared, memory_order_relaxed)))
-                return HOLD_BIASED;
-            atomic_store_explicit(&s->busy, 0, memory_order_release);
-        }
+    return atomic_load_explicit(&map.dir[p >> LEAF_SHIFT], memory_order_acquire);
+}
+
+static inline size_t slot_of(uintptr_t p)
+{
+    return (p >> GRAIN_SHIFT) & (LEAF_BYTES - 1);
+}
+
+static uint8_t *leaf_for(uintptr_t p)
+{
+    uint8_t *leaf = leaf_of(p);
+    if (likely(leaf))
+        return leaf;
+    long r = syscall(SYS_mmap, NULL, LEAF_BYTES, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == -1)
+        return NULL;
+    uint8_t *fresh = (uint8_t *)r, *expect = NULL;
+    if (!atomic_compare_exchange_strong(&map.dir[p >> LEAF_SHIFT], &expect, fresh)) {
+        syscall(SYS_munmap, fresh, LEAF_BYTES);
+        return expect;
     }
-    ms_lock_acquire(&s->lock);
-    if (unlikely(!atomic_load_explicit(&s->shared, memory_order_relaxed)) && bias_ok)
-        revoke(s);
-    return HOLD_LOCKED;
+    uint32_t n = atomic_fetch_add(&map.nleaves, 1);
+    if (n < ARRAY_SIZE(map.leaf_ids))
+        atomic_store(&map.leaf_ids[n], (uint32_t)(p >> LEAF_SHIFT) + 1);
+    else if (n == ARRAY_SIZE(map.leaf_ids))
+        ms_warn("blocks spread over more than 4 TiB of addresses: the reports will not see "
+                "all of them");
+    return fresh;
 }
 
-void stop_park_deferred(void);
-static inline void shard_unlock(struct shard *s, enum shard_hold held)
+static bool far_add(uintptr_t p, uintptr_t header)
 {
-    if (held == HOLD_BIASED)
-        atomic_store_explicit(&s->busy, 0, memory_order_release);
-    else if (held == HOLD_LOCKED)
-        ms_lock_release(&s->lock);
-    if (--ms_tls.crit == 0 && unlikely(ms_tls.stop_deferred))
-        stop_park_deferred();
+    ms_lock_acquire(&map.far_lock);
+    bool ok = arena_reserve(&map.far, map.nfar, &map.capfar, sizeof *map.far, 64);
+    if (ok)
+        map.far[map.nfar++] = (struct far){ p, header };
+    ms_lock_release(&map.far_lock);
+    return ok;
 }
 
-void blocks_init(void) { bias_ok = threads_can_barrier(); }
-
-static bool grow(struct shard *s)
+static uintptr_t far_find(uintptr_t p, bool remove)
 {
-    uint32_t ncap = s->cap ? (s->cap + s->cap / 2 + 255) & ~255u : INITIAL_CAP;
-    struct block *n = pages_alloc((size_t)ncap * sizeof *n);
-    if (!n)
-        return false;
-    if (s->slots) {
-        for (uint32_t i = 0; i < s->cap; i++) {
-            struct block *b = &s->slots[i];
-            if (!b->addr)
-                continue;
-            uint32_t j = home_of(b->addr, ncap);
-            while (n[j].addr)
-                j = next_slot(j, ncap);
-            n[j] = *b;
-        }
-        pages_free(s->slots, (size_t)s->cap * sizeof *n);
-    }
-    s->slots = n;
-    s->cap = ncap;
-    return true;
-}
-
-static void big_set(uintptr_t addr, size_t size)
-{
-    ms_lock_acquire(&tab.big_lock);
-    for (size_t i = 0; i < tab.nbig; i++)
-        if (tab.big[i].addr == addr) {
-            tab.big[i].size = size;
-            ms_lock_release(&tab.big_lock);
-            return;
-        }
-    if (!arena_reserve(&tab.big, tab.nbig, &tab.big_cap, sizeof *tab.big, 16)) {
-        ms_lock_release(&tab.big_lock);
-        return;
-    }
-    tab.big[tab.nbig].addr = addr;
-    tab.big[tab.nbig].size = size;
-    tab.nbig++;
-    ms_lock_release(&tab.big_lock);
-}
-
-static size_t big_get(uintptr_t addr, bool remove)
-{
-    size_t size = BLOCK_BIG_SIZE;
-    ms_lock_acquire(&tab.big_lock);
-    for (size_t i = 0; i < tab.nbig; i++)
-        if (tab.big[i].addr == addr) {
-            size = tab.big[i].size;
+    uintptr_t h = 0;
+    ms_lock_acquire(&map.far_lock);
+    for (size_t i = 0; i < map.nfar; i++)
+        if (map.far[i].p == p) {
+            h = map.far[i].header;
             if (remove)
-                tab.big[i] = tab.big[--tab.nbig];
+                map.far[i] = map.far[--map.nfar];
             break;
         }
-    ms_lock_release(&tab.big_lock);
-    return size;
+    ms_lock_release(&map.far_lock);
+    return h;
 }
 
-size_t block_size(const struct block *b)
+static inline uintptr_t header_at(uintptr_t p, uint8_t code)
 {
-    return b->size == BLOCK_BIG_SIZE ? big_get(b->addr, false) : b->size;
+    return code == FAR ? far_find(p, false) : p - BLOCK_HEADER - 8 * (uintptr_t)(code - 1);
 }
 
-bool blocks_insert(uintptr_t addr, size_t size, uint32_t site)
+/* ---- headers ------------------------------------------------------------------------------- */
+
+static void write_header(uintptr_t at, uint64_t size_flags, uint32_t site)
 {
-    struct shard *s = shard_of(addr);
-    uint32_t sz32 = size >= BLOCK_BIG_SIZE ? BLOCK_BIG_SIZE : (uint32_t)size;
-    if (sz32 == BLOCK_BIG_SIZE)
-        big_set(addr, size);
-    enum shard_hold held = shard_lock(s);
-    if ((uint64_t)(s->count + 1) * LOAD_DEN > (uint64_t)s->cap * LOAD_NUM || !s->slots) {
-        if (!grow(s)) {
-            shard_unlock(s, held);
-            return false;
-        }
-    }
-    uint32_t i = home_of(addr, s->cap);
-    while (s->slots[i].addr && s->slots[i].addr != addr)
-        i = next_slot(i, s->cap);
-    if (!s->slots[i].addr)
-        s->count++;
-    /* A key already present means the real allocator reused an address whose free we
-     * never saw (a block freed from inside a hook, say): the new block wins. */
-    s->slots[i].site = site;
-    s->slots[i].size = sz32;
-    s->slots[i].addr = addr;
-    shard_unlock(s, held);
-    if (unlikely(!atomic_load_explicit(&ms_blocks_used, memory_order_relaxed)))
-        atomic_store(&ms_blocks_used, true);
+    struct header h = { size_flags, site, check_of(at, size_flags, site) };
+    memcpy((void *)at, &h, sizeof h);
+}
+
+/* The block a header read at `at` describes; false if it is not a header of ours. */
+static bool decode(uintptr_t p, uintptr_t at, const struct header *h, struct block *out)
+{
+    if (h->check != check_of(at, h->size_flags, h->site))
+        return false;
+    out->addr = p;
+    out->actual = at + BLOCK_HEADER;
+    out->size = h->size_flags & H_SIZE_MASK;
+    out->site = h->site;
+    if (h->size_flags & H_REAL_BEFORE)
+        memcpy(&out->real, (const void *)(at - sizeof(uintptr_t)), sizeof out->real);
+    else
+        out->real = at;
     return true;
 }
 
-static inline bool lookup(struct shard *s, uintptr_t addr, uint32_t *pos)
+bool blocks_publish(const struct block *b)
 {
-    if (!s->slots)
+    if ((b->addr >> ADDR_BITS) || b->actual < BLOCK_HEADER)
         return false;
-    uint32_t i = home_of(addr, s->cap);
-    for (;;) {
-        uintptr_t a = s->slots[i].addr;
-        if (a == addr) {
-            *pos = i;
-            return true;
-        }
-        if (!a)
-            return false;
-        i = next_slot(i, s->cap);
-    }
-}
-
-bool blocks_take(uintptr_t addr, struct block *out, size_t *size)
-{
-    struct shard *s = shard_of(addr);
-    uint32_t i;
-    enum shard_hold held = shard_lock(s);
-    if (!lookup(s, addr, &i)) {
-        shard_unlock(s, held);
+    /* A block's pointer is aligned, but a spy's pActual, marked when a spy takes a block in
+     * charge, may not be: its granule is the block's own, and the side table has it. */
+    uintptr_t at = b->actual - BLOCK_HEADER, d = b->addr - at;
+    bool aligned = !(b->addr & ((1u << GRAIN_SHIFT) - 1));
+    uint8_t code = (aligned && d >= BLOCK_HEADER && !((d - BLOCK_HEADER) & 7) &&
+                    (d - BLOCK_HEADER) / 8 + 1 <= MAX_NEAR)
+                       ? (uint8_t)((d - BLOCK_HEADER) / 8 + 1)
+                       : FAR;
+    uint8_t *leaf = leaf_for(b->addr);
+    if (!leaf || (code == FAR && !far_add(b->addr, at)))
         return false;
-    }
-    *out = s->slots[i];
-    /* Backward-shift deletion: pull later members of the probe run into the hole. */
-    uint32_t hole = i, j = i;
-    for (;;) {
-        j = next_slot(j, s->cap);
-        uintptr_t a = s->slots[j].addr;
-        if (!a)
-            break;
-        uint32_t home = home_of(a, s->cap);
-        /* Move j into the hole unless its home lies cyclically in (hole, j]. */
-        bool between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-        if (!between) {
-            s->slots[hole] = s->slots[j];
-            hole = j;
-        }
-    }
-    s->slots[hole].addr = 0;
-    s->count--;
-    shard_unlock(s, held);
-    *size = out->size == BLOCK_BIG_SIZE ? big_get(addr, true) : out->size;
+    uint64_t flags = b->real != at ? H_REAL_BEFORE : 0;
+    if (flags)
+        memcpy((void *)(at - sizeof(uintptr_t)), &b->real, sizeof b->real);
+    write_header(at, (b->size & H_SIZE_MASK) | flags, b->site);
+    __atomic_store_n(&leaf[slot_of(b->addr)], code, __ATOMIC_RELEASE);
+    if (unlikely(!ms_blocks_used))
+        ms_blocks_used = true;
     return true;
 }
 
-bool blocks_find(uintptr_t addr, struct block *out, size_t *size)
+bool blocks_find(uintptr_t p, struct block *out)
 {
-    struct shard *s = shard_of(addr);
-    uint32_t i;
-    enum shard_hold held = shard_lock(s);
-    bool found = lookup(s, addr, &i);
-    if (found)
-        *out = s->slots[i];
-    shard_unlock(s, held);
-    if (found)
-        *size = out->size == BLOCK_BIG_SIZE ? big_get(addr, false) : out->size;
-    return found;
+    if (p >> ADDR_BITS)
+        return false;
+    uint8_t *leaf = leaf_of(p);
+    if (!leaf)
+        return false;
+    uint8_t code = __atomic_load_n(&leaf[slot_of(p)], __ATOMIC_ACQUIRE);
+    if (!code || (code != FAR && (p & ((1u << GRAIN_SHIFT) - 1))))
+        return false;
+    uintptr_t at = header_at(p, code);
+    if (!at)
+        return false;
+    struct header h;
+    memcpy(&h, (const void *)at, sizeof h);
+    return decode(p, at, &h, out);
 }
 
-bool blocks_containing(uintptr_t p, struct block *out, size_t *size)
+void blocks_unpublish(uintptr_t p)
 {
-    bool found = false;
-    for (unsigned k = 0; k < NSHARDS && !found; k++) {
-        struct shard *s = &tab.shard[k];
-        enum shard_hold held = shard_lock(s);
-        for (uint32_t i = 0; s->slots && i < s->cap; i++) {
-            const struct block *b = &s->slots[i];
-            if (!b->addr || b->site == SITE_INTERNAL || p < b->addr)
-                continue;
-            size_t sz = b->size == BLOCK_BIG_SIZE ? BLOCK_BIG_SIZE : b->size;
-            if (p - b->addr < sz) {
-                *out = *b;
-                found = true;
-                break;
+    uint8_t *leaf = leaf_of(p);
+    if (!leaf)
+        return;
+    uint8_t code = leaf[slot_of(p)];
+    __atomic_store_n(&leaf[slot_of(p)], 0, __ATOMIC_RELEASE);
+    if (code == FAR)
+        far_find(p, true);
+}
+
+void blocks_set_site(struct block *b, uint32_t site)
+{
+    uintptr_t at = b->actual - BLOCK_HEADER;
+    uint64_t flags = b->real != at ? H_REAL_BEFORE : 0;
+    write_header(at, (b->size & H_SIZE_MASK) | flags, site);
+    b->site = site;
+}
+
+void blocks_move_to_actual(struct block *b)
+{
+    if (b->addr == b->actual)
+        return;
+    blocks_unpublish(b->addr);
+    struct block moved = *b;
+    moved.addr = b->actual;
+    if (blocks_publish(&moved))
+        *b = moved;
+}
+
+/* ---- walks ------------------------------------------------------------------------------ */
+
+/* Reads n headers with process_vm_readv, which fails where a plain read would fault (a
+ * block freed and its memory given back under the walk); where the call itself is refused
+ * (seccomp), they are read directly.  ok[i] tells which were read. */
+static void read_headers(const uintptr_t *at, struct header *h, bool *ok, size_t n)
+{
+    static int vm_works = -1;                  /* -1 unknown, 0 refused, 1 works */
+    size_t i = 0;
+    while (i < n) {
+        size_t k = n - i < 1024 ? n - i : 1024;
+        if (vm_works != 0) {
+            struct iovec local[1024], remote[1024];
+            for (size_t j = 0; j < k; j++) {
+                local[j] = (struct iovec){ &h[i + j], sizeof *h };
+                remote[j] = (struct iovec){ (void *)at[i + j], sizeof *h };
             }
+            ssize_t got = syscall(SYS_process_vm_readv, (long)getpid(), local, (long)k, remote,
+                                  (long)k, 0L);
+            if (got >= 0 || (errno != ENOSYS && errno != EPERM)) {
+                vm_works = 1;
+                size_t done = got > 0 ? (size_t)got / sizeof *h : 0;
+                for (size_t j = 0; j < done; j++)
+                    ok[i + j] = true;
+                if (done < k) {
+                    ok[i + done] = false;   /* the one that failed; go on after it */
+                    done++;
+                }
+                i += done;
+                continue;
+            }
+            vm_works = 0;
         }
-        shard_unlock(s, held);
+        for (size_t j = 0; j < k; j++) {
+            memcpy(&h[i + j], (const void *)at[i + j], sizeof *h);
+            ok[i + j] = true;
+        }
+        i += k;
     }
-    if (found)
-        *size = block_size(out);
-    return found;
+}
+
+struct batch {
+    uintptr_t p[1024], at[1024];
+    struct header h[1024];
+    bool ok[1024];
+    size_t n;
+};
+
+static void flush(struct batch *bt, void (*fn)(const struct block *, void *), void *arg)
+{
+    read_headers(bt->at, bt->h, bt->ok, bt->n);
+    for (size_t i = 0; i < bt->n; i++) {
+        struct block b;
+        if (bt->ok[i] && decode(bt->p[i], bt->at[i], &bt->h[i], &b))
+            fn(&b, arg);
+    }
+    bt->n = 0;
 }
 
 void blocks_for_each(void (*fn)(const struct block *, void *), void *arg)
 {
-    for (unsigned k = 0; k < NSHARDS; k++) {
-        struct shard *s = &tab.shard[k];
-        enum shard_hold held = shard_lock(s);
-        for (uint32_t i = 0; s->slots && i < s->cap; i++)
-            if (s->slots[i].addr)
-                fn(&s->slots[i], arg);
-        shard_unlock(s, held);
+    struct batch *bt = pages_alloc(sizeof *bt);
+    unsigned char *vec = pages_alloc(LEAF_BYTES / 4096);
+    if (!bt || !vec) {
+        pages_free(bt, sizeof *bt);
+        pages_free(vec, LEAF_BYTES / 4096);
+        return;
     }
+    uint32_t nl = atomic_load(&map.nleaves);
+    for (uint32_t l = 0; l < nl && l < ARRAY_SIZE(map.leaf_ids); l++) {
+        uint32_t id = atomic_load(&map.leaf_ids[l]);
+        if (!id)
+            continue;
+        uintptr_t base = (uintptr_t)(id - 1) << LEAF_SHIFT;
+        const uint8_t *leaf = atomic_load(&map.dir[id - 1]);
+        /* Only the pages of the map that were ever written can hold a mark. */
+        bool have_vec = syscall(SYS_mincore, leaf, LEAF_BYTES, vec) == 0;
+        for (size_t pg = 0; pg < LEAF_BYTES / 4096; pg++) {
+            if (have_vec && !(vec[pg] & 1))
+                continue;
+            const uint64_t *w = (const uint64_t *)(leaf + pg * 4096);
+            for (size_t k = 0; k < 512; k++) {
+                uint64_t word = __atomic_load_n(&w[k], __ATOMIC_RELAXED);
+                for (unsigned byte = 0; word && byte < 8; byte++) {
+                    uint8_t code = (uint8_t)(word >> (byte * 8));
+                    if (!code)
+                        continue;
+                    size_t s = pg * 4096 + k * 8 + byte;
+                    uintptr_t p = base + ((uintptr_t)s << GRAIN_SHIFT);
+                    uintptr_t at = header_at(p, code);
+                    if (!at)
+                        continue;
+                    bt->p[bt->n] = p;
+                    bt->at[bt->n] = at;
+                    if (++bt->n == ARRAY_SIZE(bt->p))
+                        flush(bt, fn, arg);
+                }
+            }
+        }
+    }
+    if (bt->n)
+        flush(bt, fn, arg);
+    pages_free(bt, sizeof *bt);
+    pages_free(vec, LEAF_BYTES / 4096);
 }
 
-/* For a stopped world: no lock (the threads that could hold one are parked outside). */
-void blocks_for_each_unlocked(void (*fn)(const struct block *, void *), void *arg)
+static void count_one(const struct block *b, void *arg)
 {
-    for (unsigned k = 0; k < NSHARDS; k++) {
-        struct shard *s = &tab.shard[k];
-        for (uint32_t i = 0; s->slots && i < s->cap; i++)
-            if (s->slots[i].addr)
-                fn(&s->slots[i], arg);
-    }
+    (void)b;
+    ++*(size_t *)arg;
 }
 
 size_t blocks_count(void)
 {
     size_t n = 0;
-    for (unsigned k = 0; k < NSHARDS; k++)
-        n += __atomic_load_n(&tab.shard[k].count, __ATOMIC_RELAXED);
+    blocks_for_each(count_one, &n);
     return n;
 }
 
-size_t blocks_table_bytes(void)
+bool blocks_containing(uintptr_t p, struct block *out)
 {
-    size_t n = sizeof tab;
-    for (unsigned k = 0; k < NSHARDS; k++)
-        if (tab.shard[k].slots)
-            n += (size_t)tab.shard[k].cap * sizeof(struct block);
+    /* Backwards over at most 1 MiB of addresses: a pointer further inside a bigger block
+     * is reported without naming it. */
+    for (uintptr_t q = p & ~(uintptr_t)((1u << GRAIN_SHIFT) - 1), n = 0; n < 65536 && q; q -= 1u << GRAIN_SHIFT, n++) {
+        uint8_t *leaf = leaf_of(q);
+        if (!leaf) {
+            /* A whole leaf without marks: skip to the end of the one before. */
+            uintptr_t start = q & ~(((uintptr_t)1 << LEAF_SHIFT) - 1);
+            n += (q - start) >> GRAIN_SHIFT;
+            q = start;
+            continue;
+        }
+        uint8_t code = leaf[slot_of(q)];
+        if (!code || code == FAR)
+            continue;
+        uintptr_t at = header_at(q, code);
+        struct header h;
+        bool ok = false;
+        if (at)
+            read_headers(&at, &h, &ok, 1);
+        struct block b;
+        if (ok && decode(q, at, &h, &b) && p - q < (b.size ? b.size : 1)) {
+            *out = b;
+            return true;
+        }
+        return false;   /* the nearest block before p does not reach it */
+    }
+    return false;
+}
+
+size_t blocks_map_bytes(void)
+{
+    size_t n = 0;
+    unsigned char *vec = pages_alloc(LEAF_BYTES / 4096);
+    uint32_t nl = atomic_load(&map.nleaves);
+    for (uint32_t l = 0; vec && l < nl && l < ARRAY_SIZE(map.leaf_ids); l++) {
+        uint32_t id = atomic_load(&map.leaf_ids[l]);
+        if (id && syscall(SYS_mincore, atomic_load(&map.dir[id - 1]), LEAF_BYTES, vec) == 0)
+            for (size_t pg = 0; pg < LEAF_BYTES / 4096; pg++)
+                n += (vec[pg] & 1) * 4096;
+    }
+    pages_free(vec, LEAF_BYTES / 4096);
     return n;
-}
-
-/* Across fork, every shard is locked, and so revoked first: its owner could be inside.
- * Both sides then start afresh, unbiased, before anyone else can enter. */
-void blocks_fork_prepare(void)
-{
-    for (unsigned k = 0; k < NSHARDS; k++) {
-        ms_lock_acquire(&tab.shard[k].lock);
-        atomic_store_explicit(&tab.shard[k].shared, 1, memory_order_relaxed);
-    }
-    threads_barrier();
-    for (unsigned k = 0; k < NSHARDS; k++)
-        while (atomic_load_explicit(&tab.shard[k].busy, memory_order_acquire))
-            __builtin_ia32_pause();
-    ms_lock_acquire(&tab.big_lock);
-}
-
-static void unbias_all(void)
-{
-    for (unsigned k = 0; k < NSHARDS; k++) {
-        atomic_store_explicit(&tab.shard[k].owner, NULL, memory_order_relaxed);
-        atomic_store_explicit(&tab.shard[k].shared, 0, memory_order_relaxed);
-    }
-}
-
-/* A thread that waits for a lock now finds its shard unbiased and revokes it again. */
-void blocks_fork_parent(void)
-{
-    unbias_all();
-    ms_lock_release(&tab.big_lock);
-    for (unsigned k = 0; k < NSHARDS; k++)
-        ms_lock_release(&tab.shard[k].lock);
-}
-void blocks_fork_child(void)
-{
-    unbias_all();
-    ms_lock_reset(&tab.big_lock);
-    for (unsigned k = 0; k < NSHARDS; k++) {
-        atomic_store_explicit(&tab.shard[k].busy, 0, memory_order_relaxed);
-        ms_lock_reset(&tab.shard[k].lock);
-    }
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocks.h"
 #include "errors.h"
 #include "internal.h"
 
@@ -347,7 +348,7 @@ static void collect_guarded(const struct block *b, void *arg)
         return;
     if (!pages_reserve(&w->g, w->n, &w->cap, sizeof *w->g, 1024))
         return;
-    w->g[w->n++] = (struct guarded){ b->addr, block_size(b), s->stack };
+    w->g[w->n++] = (struct guarded){ b->addr, (size_t)b->size, s->stack };
 }
 
 int registry_slot_of(const ms_spy *spy);
@@ -365,9 +366,8 @@ void guard_check_all(void)
     blocks_for_each(collect_guarded, &w);
     for (size_t i = 0; i < w.n; i++) {
         struct block b;
-        size_t sz;
         /* Freed meanwhile by another thread: not ours to read any more. */
-        if (!blocks_find(w.g[i].addr, &b, &sz))
+        if (!blocks_find(w.g[i].addr, &b))
             continue;
         guard_check((unsigned char *)w.g[i].addr, w.g[i].size,
                     w.g[i].stack ? &w.g[i].stack->pub : NULL, NULL, "(report)");
@@ -381,8 +381,9 @@ void guard_check_all(void)
 
 struct held {
     uintptr_t user;            /* the program's pointer, the key for double frees */
-    unsigned char *real;       /* what the real allocator gave */
-    size_t usable;             /* filled and checked */
+    void *real;                /* what to free when it leaves (pActual) */
+    unsigned char *bytes;      /* filled and checked: the program's bytes */
+    size_t usable;             /* how many */
     size_t size;               /* what the program asked for */
     const ms_stack *alloc, *freed;
 };
@@ -467,7 +468,7 @@ static void q_check(const struct held *h, const char *when)
 {
     const unsigned char *first;
     size_t len;
-    if (!damaged(h->real, h->real + h->usable, qt.byte, &first, &len))
+    if (!damaged(h->bytes, h->bytes + h->usable, qt.byte, &first, &len))
         return;
     struct ms_error e = { .kind = ERR_USE_AFTER_FREE, .address = h->user, .bytes = h->size,
                           .call = when, .alloc = (const struct stack_rec *)h->alloc,
@@ -475,7 +476,7 @@ static void q_check(const struct held *h, const char *when)
                           .offset = (long)((uintptr_t)first - h->user), .length = len };
     error_report(&e);
     /* Reported once: the pattern is put back, so only new damage is reported again. */
-    memset(h->real, qt.byte, h->usable);
+    memset(h->bytes, qt.byte, h->usable);
 }
 
 /* The oldest block leaves the quarantine: checked, then really freed.  Under qt.lock. */
@@ -489,7 +490,7 @@ static void q_release_oldest(void)
      * which compacts the ring, renumbers them. */
     qt.head = (qt.head + 1) % qt.cap;
     qt.n--;
-    qt.bytes -= h.usable;
+    qt.bytes -= h.usable + 16;
     q_check(&h, "(leaving the quarantine)");
     free(h.real);   /* inside a hook: straight to the real allocator */
 }
@@ -517,11 +518,12 @@ static void *q_pre_free(ms_spy *self, void *request, bool spied)
     }
     if (!spied)
         return request;
-    unsigned char *real = request;
-    size_t usable = ms_real.malloc_usable_size ? ms_real.malloc_usable_size(real) : c->block_size;
-    memset(real, qt.byte, usable);
-    struct held h = { (uintptr_t)c->block, real, usable, c->block_size, c->block_stack,
-                      ms_spy_stack() };
+    /* The program's bytes are filled and watched; the pointer given (pActual) is what is
+     * freed when the block leaves. */
+    unsigned char *bytes = (unsigned char *)c->block;
+    memset(bytes, qt.byte, c->block_size);
+    struct held h = { (uintptr_t)c->block, request, bytes, c->block_size, c->block_size,
+                      c->block_stack, ms_spy_stack() };
     ms_lock_acquire(&qt.lock);
     if ((qt.n + 1) * 4 > qt.cap * 3 && !q_grow()) {
         ms_lock_release(&qt.lock);
@@ -530,7 +532,7 @@ static void *q_pre_free(ms_spy *self, void *request, bool spied)
     size_t idx = (qt.head + qt.n) % qt.cap;
     qt.ring[idx] = h;
     qt.n++;
-    qt.bytes += usable;
+    qt.bytes += h.usable + 16;   /* the header and the real allocator's own count too */
     size_t m = qhash(h.user) & (qt.mapcap - 1);
     while (qt.map[m])
         m = (m + 1) & (qt.mapcap - 1);

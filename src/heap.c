@@ -4,6 +4,7 @@
  * without reading memory that may not be there. */
 #include <string.h>
 
+#include "blocks.h"
 #include "heap.h"
 #include "ut.h"
 
@@ -220,11 +221,10 @@ static void collect_block(const struct block *b, void *arg)
         return;
     if (!pages_reserve(&c->b, c->n, &c->cap, sizeof *c->b, 256))
         return;
-    c->b[c->n++] = (struct heap_block){ b->addr, block_size(b), b->site };
+    c->b[c->n++] = (struct heap_block){ b->addr, (size_t)b->size, b->site };
 }
 
-/* The blocks of a heap as they are now (the walk of the whole table takes each shard's
- * lock in turn; nothing else is held). */
+/* The blocks of a heap as they are now (a walk of the block map; nothing is held). */
 static struct collect collect(uint32_t heap)
 {
     struct collect c = { heap, NULL, 0, 0 };
@@ -248,9 +248,9 @@ int heap_walk(uint32_t heap, int (*visit)(const ms_block_info *, void *), void *
     for (size_t i = 0; i < c.n && rc == MS_OK; i++) {
         /* visit may have freed blocks not yet visited: skip those that are gone. */
         struct block b;
-        size_t size;
-        if (!blocks_find(c.b[i].addr, &b, &size) || b.site != c.b[i].site)
+        if (!blocks_find(c.b[i].addr, &b) || b.site != c.b[i].site)
             continue;
+        size_t size = (size_t)b.size;
         const struct site *s = site_by_id(b.site);
         ms_block_info info = { (const void *)c.b[i].addr, size,
                                s && s->stack ? &s->stack->pub : NULL, heap_name(heap), NULL, 0 };
@@ -266,18 +266,22 @@ bool heap_validate(uint32_t heap, const void *p)
 {
     if (p)
         return ms_core_did_alloc_in(p, heap, NULL) == 1;
-    /* The whole heap: every block the table gives it must be a block the real allocator
-     * agrees about (with glibc, its chunk is at least as big as the block). */
+    /* The whole heap: every block the map gives it must be a block the real allocator
+     * agrees about (with glibc, its chunk holds the block and what precedes it). */
     unsigned guard = ms_tls.guard;
     ms_tls.guard = 1;
     struct collect c = collect(heap);
     bool ok = true;
+    struct block b;
     for (size_t i = 0; i < c.n && ok; i++) {
         const struct site *s = site_by_id(c.b[i].site);
         if (!s)
             ok = false;
-        else if (!s->key.delta && ms_real_is_glibc && ms_real.malloc_usable_size &&
-                 ms_real.malloc_usable_size((void *)c.b[i].addr) < c.b[i].size)
+        else if (!blocks_find(c.b[i].addr, &b) || b.site != c.b[i].site)
+            ok = false;
+        else if (ms_real_is_glibc && ms_real.malloc_usable_size &&
+                 ms_real.malloc_usable_size((void *)b.real) <
+                     (b.addr - b.real) + c.b[i].size)
             ok = false;
     }
     collect_free(&c);

@@ -30,14 +30,12 @@ static void fork_prepare(void)
     stacks_fork_prepare();
     modules_fork_prepare();
     mappings_fork_prepare();
-    blocks_fork_prepare();
     arena_fork_prepare();
 }
 
 static void fork_parent(void)
 {
     arena_fork_parent();
-    blocks_fork_parent();
     mappings_fork_parent();
     modules_fork_parent();
     stacks_fork_parent();
@@ -53,7 +51,6 @@ static void fork_child(void)
     /* Every lock is reset before anything that could take one runs. */
     loader_gate_fork_child();
     arena_fork_child();
-    blocks_fork_child();
     mappings_fork_child();
     modules_fork_child();
     heaps_fork_child();
@@ -142,7 +139,6 @@ void ms_init_slow(void)
     ms_table_complete = ms_opt.leak_check;
     sites_init();
     threads_init();
-    blocks_init();      /* after threads_init: biased shards need membarrier */
     stacks_init();
     extern void scan_init(void);
     scan_init();

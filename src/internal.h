@@ -296,12 +296,16 @@ struct spy_slot {
     _Atomic int64_t retired_live; /* shares of exited threads */
 };
 
-/* The registered spies, outermost first; immutable once published. */
+#define CHAIN_ALIGNS 21      /* alignments 16 to 16 MiB */
+/* The registered spies, outermost first; immutable once published (but for `shift`). */
 struct chain {
     uint32_t n;
     uint32_t mask;             /* slots in the chain */
     bool want_stacks;
     bool want_free_stacks;
+    int32_t shift[CHAIN_ALIGNS]; /* the spies' total shift of the pointer modulo each
+                                  alignment 16 << i, as last seen; 0 until seen (dispatch.c);
+                                  written with relaxed atomics */
     uint8_t slot[MS_MAX_SPIES];
 };
 
@@ -323,33 +327,7 @@ void registry_thread_exit(struct thread_state *ts);
 /* For the built-in spies: register before any user spy can. */
 int registry_register(ms_spy *spy, unsigned flags);
 
-/* ---- the live-block table --------------------------------------------------------------
- * Every block handed out while a spy was registered, keyed by the program's pointer. */
-struct block {
-    uintptr_t addr;
-    uint32_t site;             /* index of the block's site (stack, spies, kind...) */
-    uint32_t size;             /* bytes asked for; BLOCK_BIG_SIZE: see blocks_big_size */
-};
-#define BLOCK_BIG_SIZE UINT32_MAX
-
-void blocks_init(void);
-bool blocks_insert(uintptr_t addr, size_t size, uint32_t site);
-/* Removes the block and returns it with its full size; false if it is not there. */
-bool blocks_take(uintptr_t addr, struct block *out, size_t *size);
-bool blocks_find(uintptr_t addr, struct block *out, size_t *size);
-size_t block_size(const struct block *b);
-void blocks_for_each_unlocked(void (*fn)(const struct block *, void *), void *arg);
-/* The block that p points inside of (a walk of the whole table: for error paths). */
-bool blocks_containing(uintptr_t p, struct block *out, size_t *size);
 void stop_park_deferred(void);
-extern atomic_bool ms_blocks_used;     /* the table has held something */
-/* Calls fn on a consistent copy of each block, shard by shard (locks taken). */
-void blocks_for_each(void (*fn)(const struct block *, void *), void *arg);
-size_t blocks_count(void);
-size_t blocks_table_bytes(void);
-void blocks_fork_prepare(void);
-void blocks_fork_parent(void);
-void blocks_fork_child(void);
 
 /* ---- stacks and sites ----------------------------------------------------------------- */
 struct stack_rec {

@@ -16,6 +16,7 @@
 #include "internal.h"
 #include "modules.h"
 #include "report.h"
+#include "blocks.h"
 #include "scan.h"
 #include "suppress.h"
 #include "symbolize.h"
@@ -559,7 +560,7 @@ static void write_json(struct writer *w, struct report *r)
              "\"threads_not_stopped\":%u,\"stack_cache_hits\":%lu,"
              "\"stack_cache_misses\":%lu}}\n",
           (unsigned long)arena_bytes(), (unsigned long)r->tracking_bytes,
-          (unsigned long)r->rss_peak, (unsigned long)blocks_table_bytes(), stacks_count(),
+          (unsigned long)r->rss_peak, (unsigned long)blocks_map_bytes(), stacks_count(),
           sites_count(), secs, r->stats.threads_stopped, r->stats.threads_unstopped,
           (unsigned long)hits, (unsigned long)misses);
 }

@@ -27,6 +27,7 @@
 
 #include "internal.h"
 #include "report.h"
+#include "blocks.h"
 #include "pool.h"
 #include "scan.h"
 #include "stop.h"
@@ -205,18 +206,19 @@ static void note_edge(struct scanner *s, uint32_t to)
 
 /* glibc's main_arena, in libc's data, names chunks by their header: the top chunk, the
  * bins, the last remainder.  The header of the chunk after block B lies at
- * B + usable(B) - 8, which can be inside B's last bytes; such a word in libc's data is
- * the allocator's bookkeeping, not a pointer to B.  (The program's own pointers are
- * never in libc's data segment.) */
+ * real(B) + usable(real(B)) - 8, which can be inside B's last bytes; such a word in
+ * libc's data is the allocator's bookkeeping, not a pointer to B.  (The program's own
+ * pointers are never in libc's data segment.) */
 static bool allocator_bookkeeping(const struct scanner *s, const struct snap_block *b,
                                   uintptr_t v)
 {
-    if (!s->in_allocator_data || v == b->addr || !ms_real.malloc_usable_size)
+    if (!s->in_allocator_data || v == b->addr || !ms_real.malloc_usable_size ||
+        (b->flags & SNAP_MAPPING))
         return false;
-    const struct site *st = site_by_id(b->site);
-    if (!st || st->key.delta)
-        return false;   /* a spy's header: b->addr is not the allocator's pointer */
-    return v == b->addr + ms_real.malloc_usable_size((void *)b->addr) - 8;
+    struct block hb;
+    if (!blocks_find(b->addr, &hb))
+        return false;
+    return v == hb.real + ms_real.malloc_usable_size((void *)hb.real) - 8;
 }
 
 static inline void found(struct scanner *s, uint32_t i, uintptr_t v)
@@ -502,7 +504,7 @@ static void add_block(const struct block *b, void *arg)
     struct snap_block *d = &s->b[s->n++];
     memset(d, 0, sizeof *d);
     d->addr = b->addr;
-    d->size = b->size == BLOCK_BIG_SIZE ? block_size(b) : b->size;
+    d->size = b->size;
     d->site = b->site;
 }
 
@@ -546,7 +548,7 @@ static void classify_stopped(struct scan_job *job)
     world_stop(job->exclude, &threads, &nthreads);
 
     /* The tables cannot change now: no thread is inside their critical sections. */
-    blocks_for_each_unlocked(add_block, s.snap);
+    blocks_for_each(add_block, s.snap);
     mappings_for_each(add_mapping, s.snap, true);
     struct snapshot *snap = s.snap;
     dl_iterate_phdr(find_self, &s);

@@ -1,5 +1,5 @@
 /* The core driven directly, without interposition, under AddressSanitizer and UBSan: the
- * block table with fake pointers against a reference, option parsing, the formatter, the
+ * block map against a reference, option parsing, the formatter, the
  * static arena, sites. */
 #include <check.h>
 #include <fcntl.h>
@@ -8,53 +8,79 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+
+#include "../src/blocks.h"
 #include "../src/internal.h"
 #include "testutil.h"
 
-/* ---- block table ---------------------------------------------------------------------- */
+/* ---- block map ----------------------------------------------------------------------- */
 
 #define N 50000
-static uintptr_t ref_addr[N];
+#define STRIDE 64
+static unsigned char *arena_mem;
 static size_t ref_size[N];
 static uint32_t ref_site[N];
+static size_t ref_shift[N];
 static bool ref_live[N];
+
+/* Block i: its real memory at arena + i * STRIDE (16 bytes of header, then the spies'
+ * region, the program's pointer `shift` bytes further). */
+static struct block block_of(size_t i)
+{
+    uintptr_t real = (uintptr_t)arena_mem + i * STRIDE;
+    struct block b = { real + BLOCK_HEADER + ref_shift[i], real + BLOCK_HEADER, real,
+                       ref_size[i], ref_site[i] };
+    return b;
+}
 
 struct visit { size_t count; bool bad; };
 static void visit_block(const struct block *b, void *arg)
 {
     struct visit *v = arg;
     v->count++;
-    size_t i = (b->addr - 0x10000000) / 48;
-    if (i >= N || !ref_live[i] || ref_site[i] != b->site)
+    size_t i = (b->real - (uintptr_t)arena_mem) / STRIDE;
+    if (i >= N || !ref_live[i] || ref_site[i] != b->site || ref_size[i] != b->size ||
+        b->addr != block_of(i).addr)
         v->bad = true;
+}
+
+static unsigned char *fresh_arena(size_t bytes)
+{
+    unsigned char *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                            -1, 0);
+    ck_assert(m != MAP_FAILED);
+    return m;
 }
 
 START_TEST(test_blocks_against_reference)
 {
+    arena_mem = fresh_arena((size_t)N * STRIDE);
     unsigned seed = 12345;
-    for (size_t i = 0; i < N; i++)
-        ref_addr[i] = 0x10000000 + i * 48;   /* 16-aligned, like real blocks */
     size_t live = 0;
     for (int op = 0; op < 400000; op++) {
         size_t i = (size_t)rand_r(&seed) % N;
         struct block b;
-        size_t sz;
         if (ref_live[i]) {
+            ck_assert(blocks_find(block_of(i).addr, &b));
+            ck_assert_uint_eq(b.size, ref_size[i]);
+            ck_assert_uint_eq(b.site, ref_site[i]);
+            ck_assert_uint_eq(b.real, block_of(i).real);
+            ck_assert_uint_eq(b.actual, block_of(i).actual);
             if (rand_r(&seed) % 3) {
-                ck_assert(blocks_take(ref_addr[i], &b, &sz));
-                ck_assert_uint_eq(sz, ref_size[i]);
-                ck_assert_uint_eq(b.site, ref_site[i]);
+                blocks_unpublish(b.addr);
+                ck_assert(!blocks_find(b.addr, &b));
                 ref_live[i] = false;
                 live--;
-            } else {
-                ck_assert(blocks_find(ref_addr[i], &b, &sz));
-                ck_assert_uint_eq(sz, ref_size[i]);
             }
         } else {
-            ck_assert(!blocks_find(ref_addr[i], &b, &sz));
-            ref_size[i] = (size_t)rand_r(&seed) % 100000;
+            /* A pointer inside a dead block is no block. */
+            ref_shift[i] = (size_t)(rand_r(&seed) % 3) * 16;
+            ck_assert(!blocks_find(block_of(i).addr, &b));
+            ref_size[i] = (size_t)rand_r(&seed) % 100000 + ((size_t)(rand_r(&seed) & 1) << 40);
             ref_site[i] = (uint32_t)rand_r(&seed);
-            ck_assert(blocks_insert(ref_addr[i], ref_size[i], ref_site[i]));
+            struct block nb = block_of(i);
+            ck_assert(blocks_publish(&nb));
             ref_live[i] = true;
             live++;
         }
@@ -64,38 +90,78 @@ START_TEST(test_blocks_against_reference)
     blocks_for_each(visit_block, &v);
     ck_assert_uint_eq(v.count, live);
     ck_assert(!v.bad);
-    /* Everything out again: the table is empty. */
+    /* Everything out again: the map is empty. */
     for (size_t i = 0; i < N; i++) {
         struct block b;
-        size_t sz;
         if (ref_live[i])
-            ck_assert(blocks_take(ref_addr[i], &b, &sz));
-        ck_assert(!blocks_take(ref_addr[i], &b, &sz));
+            blocks_unpublish(block_of(i).addr);
+        ck_assert(!blocks_find(block_of(i).addr, &b));
     }
     ck_assert_uint_eq(blocks_count(), 0);
-    /* 16 bytes a block: the table itself stays within the budget of issue 5. */
-    ck_assert_uint_eq(sizeof(struct block), 16);
+    munmap(arena_mem, (size_t)N * STRIDE);
 }
 END_TEST
 
-START_TEST(test_blocks_big_sizes)
+/* Pointers that are no block are never taken for one: unaligned ones, foreign memory, a
+ * header damaged by the program (an underflow). */
+START_TEST(test_blocks_foreign_and_damaged)
 {
-    uintptr_t a = 0x7f0000001000;
-    size_t big = (size_t)5 << 32;
-    ck_assert(blocks_insert(a, big, 7));
-    ck_assert(blocks_insert(a + 16, 100, 8));
-    struct block b;
-    size_t sz;
-    ck_assert(blocks_find(a, &b, &sz));
-    ck_assert_uint_eq(sz, big);
-    ck_assert_uint_eq(block_size(&b), big);
-    /* Inserting the same address again replaces it (the real allocator reused it). */
-    ck_assert(blocks_insert(a, 64, 9));
-    ck_assert(blocks_take(a, &b, &sz));
-    ck_assert_uint_eq(sz, 64);
-    ck_assert_uint_eq(b.site, 9);
-    ck_assert(blocks_take(a + 16, &b, &sz));
-    ck_assert_uint_eq(sz, 100);
+    unsigned char *m = fresh_arena(1 << 16);
+    struct block b = { (uintptr_t)m + 64, (uintptr_t)m + 64, (uintptr_t)m + 48, 100, 3 };
+    ck_assert(blocks_publish(&b));
+    struct block out;
+    ck_assert(blocks_find(b.addr, &out));
+    ck_assert(!blocks_find(b.addr + 8, &out));
+    ck_assert(!blocks_find(b.addr + 16, &out));
+    ck_assert(!blocks_find(0x10, &out));
+    ck_assert(!blocks_find((uintptr_t)1 << 50, &out));
+    m[50] ^= 0x40;                     /* a byte of the header */
+    ck_assert(!blocks_find(b.addr, &out));
+    m[50] ^= 0x40;
+    ck_assert(blocks_find(b.addr, &out));
+    /* An interior pointer names its block; one past it does not. */
+    ck_assert(blocks_containing(b.addr + 99, &out));
+    ck_assert_uint_eq(out.addr, b.addr);
+    ck_assert(!blocks_containing(b.addr + 100, &out));
+    blocks_unpublish(b.addr);
+    munmap(m, 1 << 16);
+}
+END_TEST
+
+/* Where the spies' region goes so that their shift lands the program's pointer on its
+ * alignment, whatever the shift: the header fits before it, the real pointer is found
+ * again, and odd or far shifts still work (the side table). */
+START_TEST(test_blocks_layout)
+{
+    static const size_t aligns[] = { 16, 32, 64, 256, 4096 };
+    static const size_t shifts[] = { 0, 4, 8, 16, 24, 100, 2000, 5000 };
+    for (size_t a = 0; a < ARRAY_SIZE(aligns); a++)
+        for (size_t s = 0; s < ARRAY_SIZE(shifts); s++) {
+            size_t align = aligns[a], shift = shifts[s];
+            size_t extra = block_extra(align, shift);
+            unsigned char *m = fresh_arena(4 * 4096 + 16384);
+            uintptr_t real = ((uintptr_t)m + align - 1) & ~(align - 1);
+            uintptr_t actual = block_actual(real, align, shift);
+            ck_assert_uint_eq(actual, real + extra);
+            ck_assert_uint_ge(actual - real, BLOCK_HEADER);
+            ck_assert_msg((actual + shift) % align == 0, "align %zu shift %zu", align, shift);
+            ck_assert_uint_lt(extra, BLOCK_HEADER + 8 + align + 1);
+            struct block b = { actual + shift, actual, real, 77, 5 }, out;
+            ck_assert(blocks_publish(&b));
+            ck_assert(blocks_find(b.addr, &out));
+            ck_assert_uint_eq(out.real, real);
+            ck_assert_uint_eq(out.actual, actual);
+            /* A spy takes the block in charge: found again by its pActual. */
+            blocks_move_to_actual(&out);
+            ck_assert(!shift || !blocks_find(b.addr, &b));
+            ck_assert(blocks_find(actual, &out));
+            ck_assert_uint_eq(out.real, real);
+            blocks_set_site(&out, 9);
+            ck_assert(blocks_find(actual, &out));
+            ck_assert_uint_eq(out.site, 9);
+            blocks_unpublish(actual);
+            munmap(m, 4 * 4096 + 16384);
+        }
 }
 END_TEST
 
@@ -245,7 +311,8 @@ Suite *suite(void)
     TCase *t = tcase_create("core");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_blocks_against_reference);
-    tcase_add_test(t, test_blocks_big_sizes);
+    tcase_add_test(t, test_blocks_foreign_and_damaged);
+    tcase_add_test(t, test_blocks_layout);
     tcase_add_test(t, test_options_good);
     tcase_add_test(t, test_options_bad_values_warn_once_each);
     tcase_add_test(t, test_format);
