@@ -40,7 +40,7 @@ static void mapped(void *p, size_t len, int flags, void *fp)
 {
     int saved = errno;
     if (track(flags))
-        mappings_add((uintptr_t)p, len, fp);
+        mappings_add((uintptr_t)p, len, (flags & MAP_FIXED) != 0, fp);
     else if ((flags & MAP_FIXED) && !ms_tls.guard && ms_init_state == 2)
         mappings_remove((uintptr_t)p, len);
     errno = saved;

@@ -444,9 +444,8 @@ void *ms_core_alloc_in(size_t size, size_t align, bool zero, ms_call_kind kind, 
 {
     if (align < MS_ALIGN_MIN)
         align = MS_ALIGN_MIN;
-    if (unlikely(ms_tls.guard))
+    if (unlikely(ms_tls.guard) || unlikely(!ms_ready()))
         return guarded_alloc(size, align, zero);
-    ms_ensure_init();
     struct thread_state *ts = thread_state();
     op_begin(ts);
     const struct chain *ch = registry_chain();
@@ -543,13 +542,12 @@ void ms_core_free_in(void *p, ms_call_kind kind, uint32_t heap, void *fp)
         return;                       /* free(NULL): no hook */
     if (unlikely(early_owns(p)))
         return;                       /* the static arena is never reused */
-    if (unlikely(ms_tls.guard)) {
+    if (unlikely(ms_tls.guard) || unlikely(!ms_ready())) {
         int saved = errno;
         guarded_free(p);
         errno = saved;
         return;
     }
-    ms_ensure_init();
     struct thread_state *ts = thread_state();
     op_begin(ts);
     const struct chain *ch = registry_chain();
@@ -675,9 +673,8 @@ void *ms_core_realloc_in(void *p, size_t size, ms_call_kind kind, uint32_t heap,
         }
         return q;
     }
-    if (unlikely(ms_tls.guard))
+    if (unlikely(ms_tls.guard) || unlikely(!ms_ready()))
         return guarded_realloc(p, size);
-    ms_ensure_init();
     struct thread_state *ts = thread_state();
     op_begin(ts);
     const struct chain *ch = registry_chain();
@@ -700,13 +697,12 @@ size_t ms_core_get_size_in(const void *p, ms_call_kind kind, uint32_t heap, void
     if (unlikely(early_owns(p)))
         return heap ? none : early_size(p);
     struct block b;
-    if (unlikely(ms_tls.guard)) {
+    if (unlikely(ms_tls.guard) || unlikely(!ms_ready())) {
         if (ms_blocks_used && blocks_find((uintptr_t)p, &b))
             return b.site != SITE_INTERNAL ? (size_t)b.size
                  : real_usable_size((void *)b.real) - (b.addr - b.real);
         return real_usable_size((void *)p);
     }
-    ms_ensure_init();
     struct thread_state *ts = thread_state();
     op_begin(ts);
     int saved = errno;
@@ -758,14 +754,13 @@ int ms_core_did_alloc_in(const void *p, uint32_t heap, void *fp)
      * (COM's DidAlloc(p + 4) answers 0), whatever the map knows.  A heap knows all its
      * blocks. */
     bool unaligned = (uintptr_t)p % MS_ALIGN_MIN;
-    if (unlikely(ms_tls.guard)) {
+    if (unlikely(ms_tls.guard) || unlikely(!ms_ready())) {
         if (ms_blocks_used && blocks_find((uintptr_t)p, &b)) {
             const struct site *site = site_by_id(b.site);
             return !site || site->key.heap == heap;
         }
         return (ms_table_complete || heap || unaligned) ? 0 : -1;
     }
-    ms_ensure_init();
     struct thread_state *ts = thread_state();
     op_begin(ts);
     int saved = errno;
@@ -793,12 +788,11 @@ int ms_core_did_alloc_in(const void *p, uint32_t heap, void *fp)
 
 void ms_core_heap_minimize(void)
 {
-    if (unlikely(ms_tls.guard)) {
+    if (unlikely(ms_tls.guard) || unlikely(!ms_ready())) {
         if (ms_real.malloc_trim)
             ms_real.malloc_trim(0);
         return;
     }
-    ms_ensure_init();
     struct thread_state *ts = thread_state();
     op_begin(ts);
     int saved = errno;

@@ -120,16 +120,24 @@ static const char *options_env(void)
     return found || in_value ? value : NULL;
 }
 
-void ms_init_slow(void)
+static void init(void);
+
+bool ms_init_try(void)
 {
     int expect = 0;
-    if (!atomic_compare_exchange_strong(&ms_init_state, &expect, 1)) {
-        /* Another thread is initialising; this one waits (it happens only at start-up,
-         * before the program can have many threads). */
-        while (atomic_load_explicit(&ms_init_state, memory_order_acquire) != 2)
-            sched_yield();
-        return;
-    }
+    if (atomic_compare_exchange_strong(&ms_init_state, &expect, 1))
+        init();
+    return atomic_load_explicit(&ms_init_state, memory_order_acquire) == 2;
+}
+
+void ms_init_slow(void)
+{
+    while (!ms_init_try())
+        sched_yield();
+}
+
+static void init(void)
+{
     unsigned guard = ms_tls.guard;
     ms_tls.guard = 1;
     real_resolve();

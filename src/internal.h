@@ -119,6 +119,7 @@ struct tracker_counters {
 struct thread_state {
     _Atomic uint64_t op_seq;   /* odd while an operation runs: see registry_synchronize */
     pid_t tid;
+    uintptr_t tp;              /* its thread pointer (TLS), for a scan that cannot stop it */
     atomic_int exiting;        /* the thread's exit destructor ran: counters are global now */
     struct thread_state *next; /* all states, linked under threads.lock; never unlinked */
     _Atomic int64_t spy_live[MS_MAX_SPIES]; /* this thread's share of each spy's live blocks */
@@ -143,18 +144,13 @@ void threads_init(void);
 void threads_fork_prepare(void);
 void threads_fork_parent(void);
 void threads_fork_child(void);
+/* The thread pointer of thread tid, 0 if unknown; takes no lock (for a stopped world). */
+uintptr_t threads_tp_of(pid_t tid);
 /* Calls fn for every thread state ever created (live or exited), under the threads lock. */
 void threads_for_each(void (*fn)(struct thread_state *, void *), void *arg);
-/* membarrier(PRIVATE_EXPEDITED): a full barrier on every running thread, paid by the
- * caller alone.  False (nothing done) where the kernel lacks it. */
-bool threads_barrier(void);
-bool threads_can_barrier(void);
 /* Waits until every operation that was running on another thread has finished. */
 void threads_synchronize(void);
 extern bool ms_fence_on_op;  /* no membarrier: operations pay for a full fence */
-/* More than one thread has taken part in operations: the block table's locks are taken. */
-extern atomic_bool ms_threaded;
-void threads_mark_threaded(void);
 
 static inline void op_begin(struct thread_state *ts)
 {
@@ -239,10 +235,20 @@ void arena_fork_child(void);
 /* ---- initialisation and options ------------------------------------------------------- */
 extern atomic_int ms_init_state;       /* 0 not started, 1 running, 2 done */
 void ms_init_slow(void);
+bool ms_init_try(void);
+/* For the API: initialises on first use, waiting if another thread is at it. */
 static inline void ms_ensure_init(void)
 {
     if (unlikely(atomic_load_explicit(&ms_init_state, memory_order_acquire) != 2))
         ms_init_slow();
+}
+/* For allocations: initialises on first use; false while another thread is at it, and
+ * the caller then goes straight to the real allocator (or the static arena) rather than
+ * wait for a thread that may itself be waiting for it (inside the loader's lock). */
+static inline bool ms_ready(void)
+{
+    return likely(atomic_load_explicit(&ms_init_state, memory_order_acquire) == 2) ||
+           ms_init_try();
 }
 
 struct ms_options {

@@ -1,7 +1,11 @@
 /* Anonymous mappings the program makes with mmap, mremap and munmap, kept like heap blocks
  * (with the stack of the call) and reported as their own kind.  A sorted array under one
  * lock: mapping calls are system calls, rarer and dearer than any lookup here.  Partial
- * unmaps split or trim the ranges they touch. */
+ * unmaps split or trim the ranges they touch.
+ *
+ * A region is what one mmap made: the pieces left by partial unmaps, and the MAP_FIXED
+ * mappings made inside it (a reservation committed piece by piece, as the JVM does), stay
+ * one region, reachable or leaked as a whole (scan.c). */
 #include <string.h>
 #include <unistd.h>
 
@@ -11,6 +15,7 @@
 struct range {
     uintptr_t start, end;
     uint32_t site;
+    uint32_t region;
 };
 
 static struct {
@@ -18,7 +23,8 @@ static struct {
                                   scan reads the array with the world stopped */
     struct range *r;
     size_t n, cap;
-} mp = { .lock = MS_LOCK_INIT };
+    uint32_t next_region;
+} mp = { .lock = MS_LOCK_INIT, .next_region = 1 };
 
 static inline void lock(void)
 {
@@ -83,7 +89,7 @@ static void cut(uintptr_t start, uintptr_t end)
                 return;
             r = &mp.r[i];
             memmove(r + 2, r + 1, (mp.n - i - 1) * sizeof *r);
-            mp.r[i + 1] = (struct range){ end, r->end, r->site };
+            mp.r[i + 1] = (struct range){ end, r->end, r->site, r->region };
             r->end = start;
             mp.n++;
             return;
@@ -96,14 +102,23 @@ static void cut(uintptr_t start, uintptr_t end)
     }
 }
 
-static void add(uintptr_t start, uintptr_t end, uint32_t site)
+/* The range holding all of [start, end), or NULL. */
+static struct range *holding(uintptr_t start, uintptr_t end)
+{
+    size_t i = first_after(start + 1);
+    if (i > 0 && mp.r[i - 1].start <= start && mp.r[i - 1].end >= end)
+        return &mp.r[i - 1];
+    return NULL;
+}
+
+static void add(uintptr_t start, uintptr_t end, uint32_t site, uint32_t region)
 {
     cut(start, end);   /* MAP_FIXED over an older mapping replaces that part of it */
     if (!reserve(1))
         return;
     size_t i = first_after(start);
     memmove(&mp.r[i + 1], &mp.r[i], (mp.n - i) * sizeof *mp.r);
-    mp.r[i] = (struct range){ start, end, site };
+    mp.r[i] = (struct range){ start, end, site, region };
     mp.n++;
 }
 
@@ -117,7 +132,7 @@ static uintptr_t page_up(size_t n)
     return (n + page - 1) & ~(page - 1);
 }
 
-void mappings_add(uintptr_t start, size_t len, void *fp)
+void mappings_add(uintptr_t start, size_t len, bool fixed, void *fp)
 {
     struct thread_state *ts = thread_state();
     unsigned guard = ms_tls.guard;
@@ -126,7 +141,10 @@ void mappings_add(uintptr_t start, size_t len, void *fp)
     struct site_key key = { .stack = stack ? stack->pub.id : 0, .kind = MS_CALL_MMAP };
     uint32_t site = stack ? stack_site(ts, &key) : site_get(ts, &key);
     lock();
-    add(start, start + page_up(len), site);
+    uintptr_t end = start + page_up(len);
+    /* A commit inside a region of the program's: still that region. */
+    if (!fixed || !holding(start, end))
+        add(start, end, site, mp.next_region++);
     unlock();
     ms_tls.guard = guard;
 }
@@ -144,23 +162,26 @@ void mappings_move(uintptr_t old, size_t oldlen, uintptr_t start, size_t len, bo
 {
     lock();
     size_t i = first_after(old + 1);
-    uint32_t site = 0;
-    if (i > 0 && mp.r[i - 1].start <= old && mp.r[i - 1].end > old)
+    uint32_t site = 0, region = 0;
+    if (i > 0 && mp.r[i - 1].start <= old && mp.r[i - 1].end > old) {
         site = mp.r[i - 1].site;
+        region = mp.r[i - 1].region;
+    }
     if (!keep_old)
         cut(old, old + page_up(oldlen));
     if (site)
-        add(start, start + page_up(len), site);
+        add(start, start + page_up(len), site, keep_old ? mp.next_region++ : region);
     unlock();
 }
 
-void mappings_for_each(void (*fn)(uintptr_t start, size_t len, uint32_t site, void *arg),
+void mappings_for_each(void (*fn)(uintptr_t start, size_t len, uint32_t site, uint32_t region,
+                                  void *arg),
                        void *arg, bool stopped)
 {
     if (!stopped)
         lock();
     for (size_t i = 0; i < mp.n; i++)
-        fn(mp.r[i].start, mp.r[i].end - mp.r[i].start, mp.r[i].site, arg);
+        fn(mp.r[i].start, mp.r[i].end - mp.r[i].start, mp.r[i].site, mp.r[i].region, arg);
     if (!stopped)
         unlock();
 }

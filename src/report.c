@@ -37,6 +37,7 @@ struct group {
     const char *pool;          /* KIND_POOL: the pool's name */
     int supp;                  /* suppression that matched, -1 */
     uint64_t bytes, blocks;
+    bool mapping;              /* page mappings, not heap blocks */
 };
 
 struct report {
@@ -107,7 +108,8 @@ static void group_blocks(struct report *r)
             if (!gi) {
                 if (!arena_reserve(&r->g, r->ng, &r->capg, sizeof *r->g, 256))
                     goto out;
-                r->g[r->ng] = (struct group){ stack, b->kind, heap, tag, NULL, -1, 0, 0 };
+                r->g[r->ng] = (struct group){ stack, b->kind, heap, tag, NULL, -1, 0, 0,
+                                              (b->flags & SNAP_MAPPING) != 0 };
                 slot[h] = (uint32_t)++r->ng;
                 gi = slot[h];
                 if (r->ng * 2 > cap) {
@@ -132,7 +134,7 @@ static void group_blocks(struct report *r)
             struct group *g = &r->g[gi - 1];
             if (g->stack == stack && g->kind == b->kind && g->heap == heap && g->tag == tag) {
                 g->bytes += b->size;
-                g->blocks++;
+                g->blocks += !(b->flags & SNAP_PIECE);
                 break;
             }
             h = (h + 1) & (cap - 1);
@@ -190,7 +192,7 @@ static void tally(struct report *r)
     for (size_t i = 0; i < r->snap.n; i++) {
         const struct snap_block *b = &r->snap.b[i];
         r->bytes[b->kind] += b->size;
-        r->blocks[b->kind]++;
+        r->blocks[b->kind] += !(b->flags & SNAP_PIECE);
         if (!(b->flags & SNAP_MAPPING)) {
             r->live_bytes += b->size;
             r->live_blocks++;
@@ -218,7 +220,7 @@ static void add_pool_buffer(const char *pool, size_t bytes, const struct stack_r
         }
     if (!arena_reserve(&r->g, r->ng, &r->capg, sizeof *r->g, 256))
         return;
-    r->g[r->ng++] = (struct group){ stack, KIND_POOL, 0, 0, pool, -1, bytes, 1 };
+    r->g[r->ng++] = (struct group){ stack, KIND_POOL, 0, 0, pool, -1, bytes, 1, false };
 }
 
 static double seconds(void)
@@ -264,10 +266,10 @@ static bool build(struct report *r, const struct scan_entry *entry, pid_t exclud
     if (!r->scan_ok)
         ms_warn("out of memory while scanning for leaks; the report may list reachable "
                 "blocks as leaked");
-    if (r->stats.threads_unstopped)
-        ms_warn("%u thread(s) could not be stopped for the leak scan (the stop signal is "
-                "blocked?); blocks only they hold may be reported as leaked",
-                r->stats.threads_unstopped);
+    if (r->stats.threads_unscanned)
+        ms_warn("%u thread(s) could neither be stopped for the leak scan nor found where "
+                "they ran; blocks only they hold may be reported as leaked",
+                r->stats.threads_unscanned);
     r->sym = symbolizer_new();
     if (ms_opt.suppressions[0])
         r->supp = supp_load(ms_opt.suppressions);
@@ -414,8 +416,9 @@ static void write_text(struct writer *w, struct report *r)
                 const struct group *g = &r->g[i];
                 if (g->kind != order[k] || (g->kind == KIND_REACHABLE && !reachable))
                     continue;
-                if (g->kind == KIND_MAPPING) {
-                    w_fmt(w, "\nMapping leak of %lu byte(s) in %lu mapping(s) made by:\n",
+                if (g->kind == KIND_MAPPING || g->mapping) {
+                    w_fmt(w, "\n%s %lu byte(s) in %lu mapping(s) made by:\n",
+                          g->kind == KIND_MAPPING ? "Mapping leak of" : kind_title[g->kind],
                           (unsigned long)g->bytes, (unsigned long)g->blocks);
                 } else if (g->kind == KIND_POOL) {
                     w_fmt(w, "\nPool leak of %lu byte(s) in %lu buffer(s) of pool '%s' "
@@ -526,6 +529,8 @@ static void write_json(struct writer *w, struct report *r)
         w_fmt(w, "%s\n{\"kind\":\"%s\",\"bytes\":%lu,\"blocks\":%lu", first ? "" : ",",
               kind_name[g->kind], (unsigned long)g->bytes, (unsigned long)g->blocks);
         json_where(w, g->heap, g->tag);
+        if (g->mapping)
+            w_str(w, ",\"mapping\":true");
         if (g->kind == KIND_POOL) {
             w_str(w, ",\"pool\":");
             w_json_str(w, g->pool);
@@ -557,11 +562,13 @@ static void write_json(struct writer *w, struct report *r)
     w_fmt(w, ",\n\"mallocspy\":{\"own_bytes\":%lu,\"tracking_bytes\":%lu,"
              "\"rss_peak_before_report\":%lu,\"table_bytes\":%lu,\"stacks\":%u,"
              "\"sites\":%u,\"scan_seconds\":%s,\"threads_stopped\":%u,"
-             "\"threads_not_stopped\":%u,\"stack_cache_hits\":%lu,"
+             "\"threads_not_stopped\":%u,\"threads_not_scanned\":%u,"
+             "\"stack_cache_hits\":%lu,"
              "\"stack_cache_misses\":%lu}}\n",
           (unsigned long)arena_bytes(), (unsigned long)r->tracking_bytes,
           (unsigned long)r->rss_peak, (unsigned long)blocks_map_bytes(), stacks_count(),
           sites_count(), secs, r->stats.threads_stopped, r->stats.threads_unstopped,
+          r->stats.threads_unscanned,
           (unsigned long)hits, (unsigned long)misses);
 }
 

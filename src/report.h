@@ -13,6 +13,8 @@ enum leak_kind { KIND_DEFINITE = 0, KIND_INDIRECT, KIND_REACHABLE, KIND_SUPPRESS
                  NKINDS };
 
 #define SNAP_MAPPING 0x1       /* snap_block.flags: a page mapping, not a heap block */
+#define SNAP_PIECE 0x2         /* a mapping's piece after the first: its bytes count, but it
+                                  is not another mapping */
 
 struct snap_block {
     uintptr_t addr;

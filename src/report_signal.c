@@ -58,8 +58,6 @@ void report_signal_start(void)
     unsigned guard = ms_tls.guard;
     ms_tls.guard = 1;
     rs.fd = eventfd(0, EFD_CLOEXEC);
-    /* The reporting thread reads the block table beside the program's threads. */
-    threads_mark_threaded();
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -38,7 +38,11 @@ enum { M_NONE = 0, M_REACHABLE, M_INDIRECT, M_LEADER };
 
 struct mapping {
     uintptr_t lo, hi;
-    bool readable, file;
+    bool readable, writable, file;
+};
+
+struct span {
+    uintptr_t lo, hi;
 };
 
 struct scanner {
@@ -61,6 +65,19 @@ struct scanner {
     uintptr_t alloc_lo, alloc_hi; /* the real allocator's module, when it is glibc's */
     bool in_allocator_data;    /* scanning the real allocator's own globals */
     bool oom;
+    struct piece *pieces;      /* the mappings' pieces, by snapshot index */
+    size_t npieces, cappieces;
+    struct span *mods;         /* the loaded modules' address ranges */
+    size_t nmods, capmods;
+};
+
+/* A piece of a mapped region (mappings.c): the pieces of one region are reachable, or
+ * leaked, together. */
+struct piece {
+    uintptr_t addr;
+    uint32_t region;
+    uint32_t index;            /* in the sorted snapshot */
+    uint32_t next;             /* the region's next piece (an index in pieces), circular */
 };
 
 #define VMBUF (256 * 1024)
@@ -125,6 +142,7 @@ static bool read_maps(struct scanner *s)
         m.hi = hex(&line);
         line++;
         m.readable = line[0] == 'r';
+        m.writable = line[1] == 'w';
         /* offset, device, inode: the inode tells a file mapping from an anonymous one */
         while (*line && *line != ' ') line++;
         for (int f = 0; f < 3 && *line; f++) {
@@ -221,6 +239,33 @@ static bool allocator_bookkeeping(const struct scanner *s, const struct snap_blo
     return v == hb.real + ms_real.malloc_usable_size((void *)hb.real) - 8;
 }
 
+static long piece_of(const struct scanner *s, uint32_t index)
+{
+    size_t lo = 0, hi = s->npieces;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->pieces[mid].index < index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->npieces && s->pieces[lo].index == index ? (long)lo : -1;
+}
+
+/* A piece of a region reached: the whole region is. */
+static void reach_region(struct scanner *s, uint32_t i)
+{
+    long k = piece_of(s, i);
+    for (long j = k >= 0 ? (long)s->pieces[k].next : -1; j >= 0 && j != k;
+         j = s->pieces[j].next) {
+        struct snap_block *o = &s->snap->b[s->pieces[j].index];
+        if (o->mark == M_NONE) {
+            o->mark = M_REACHABLE;
+            push(s, s->pieces[j].index);
+        }
+    }
+}
+
 static inline void found(struct scanner *s, uint32_t i, uintptr_t v)
 {
     struct snap_block *b = &s->snap->b[i];
@@ -230,6 +275,8 @@ static inline void found(struct scanner *s, uint32_t i, uintptr_t v)
         if (b->mark == M_NONE) {
             b->mark = M_REACHABLE;
             push(s, i);
+            if (unlikely(b->flags & SNAP_MAPPING))
+                reach_region(s, i);
         }
         return;
     }
@@ -360,9 +407,13 @@ static int module_roots(struct dl_phdr_info *info, size_t size, void *arg)
     struct scanner *s = arg;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+        if (ph->p_type != PT_LOAD)
             continue;
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (grow((void **)&s->mods, &s->capmods, sizeof *s->mods, s->nmods + 1))
+            s->mods[s->nmods++] = (struct span){ lo & ~(uintptr_t)4095, (hi + 4095) & ~(uintptr_t)4095 };
+        if (!(ph->p_flags & PF_W))
+            continue;
         if (lo >= s->self_lo && hi <= s->self_hi)
             continue;    /* mallocspy's own data is never a root */
         s->in_allocator_data = lo >= s->alloc_lo && hi <= s->alloc_hi;
@@ -370,6 +421,23 @@ static int module_roots(struct dl_phdr_info *info, size_t size, void *arg)
         s->in_allocator_data = false;
     }
     return 0;
+}
+
+/* Writable file mappings that are no module's data: a file mapped private and written to
+ * (the JVM's class data archive keeps pointers to its heap there), shared memory.  They
+ * are the program's memory, and read as roots. */
+static void file_roots(struct scanner *s)
+{
+    for (size_t i = 0; i < s->nmaps; i++) {
+        const struct mapping *m = &s->maps[i];
+        if (!m->readable || !m->writable || !m->file)
+            continue;
+        bool module = false;
+        for (size_t k = 0; k < s->nmods && !module; k++)
+            module = m->lo >= s->mods[k].lo && m->hi <= s->mods[k].hi;
+        if (!module)
+            scan_range(s, m->lo, m->hi);
+    }
 }
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
@@ -436,6 +504,8 @@ static void thread_roots(struct scanner *s, uintptr_t sp, uintptr_t tp, const ui
     if (m && lo < m->lo)
         lo = m->lo;
     scan_range(s, lo, top);
+    if (!tp)
+        goto regs;
     uintptr_t tls_lo = tp - static_tls_size(), tls_hi = tp + TCB_SPAN;
     /* The TLS and the thread descriptor share the mapping that holds tp (the top of a
      * thread's stack): whatever lies beyond it (often pages of mallocspy's own, full of
@@ -447,6 +517,7 @@ static void thread_roots(struct scanner *s, uintptr_t sp, uintptr_t tp, const ui
         tls_lo = tm->lo;
     if (!(tls_lo >= lo && tls_hi <= top))
         scan_range(s, tls_lo, tls_hi);
+regs:
     s->excl_lo = s->excl_hi = 0;
     if (nregs)
         scan_words(s, 0, (const unsigned char *)regs, nregs * sizeof *regs);
@@ -508,17 +579,64 @@ static void add_block(const struct block *b, void *arg)
     d->site = b->site;
 }
 
-static void add_mapping(uintptr_t start, size_t len, uint32_t site, void *arg)
+static void add_mapping(uintptr_t start, size_t len, uint32_t site, uint32_t region, void *arg)
 {
-    struct snapshot *s = arg;
-    if (!grow((void **)&s->b, &s->cap, sizeof *s->b, s->n + 1))
+    struct scanner *sc = arg;
+    struct snapshot *s = sc->snap;
+    if (!grow((void **)&s->b, &s->cap, sizeof *s->b, s->n + 1) ||
+        !grow((void **)&sc->pieces, &sc->cappieces, sizeof *sc->pieces, sc->npieces + 1))
         return;
+    sc->pieces[sc->npieces++] = (struct piece){ start, region, 0, 0 };
     struct snap_block *d = &s->b[s->n++];
     memset(d, 0, sizeof *d);
     d->addr = start;
     d->size = len;
     d->site = site;
     d->flags = SNAP_MAPPING;
+}
+
+/* The mappings' pieces, once the snapshot is sorted: each finds its index, and the pieces
+ * of a region are linked in a ring; all but the first are marked as pieces. */
+static void link_pieces(struct scanner *s)
+{
+    for (size_t k = 0; k < s->npieces; k++) {
+        size_t lo = 0, hi = s->snap->n;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (s->addr[mid] < s->pieces[k].addr)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        while (lo < s->snap->n && !(s->snap->b[lo].flags & SNAP_MAPPING) &&
+               s->addr[lo] == s->pieces[k].addr)
+            lo++;
+        s->pieces[k].index = (uint32_t)lo;
+    }
+    /* By index (insertion sort: mappings are few), then each region's ring. */
+    for (size_t k = 1; k < s->npieces; k++) {
+        struct piece v = s->pieces[k];
+        size_t j = k;
+        for (; j > 0 && s->pieces[j - 1].index > v.index; j--)
+            s->pieces[j] = s->pieces[j - 1];
+        s->pieces[j] = v;
+    }
+    for (size_t k = 0; k < s->npieces; k++) {
+        size_t next = k;
+        for (size_t j = 1; j < s->npieces; j++) {
+            size_t c = (k + j) % s->npieces;
+            if (s->pieces[c].region == s->pieces[k].region) {
+                next = c;
+                break;
+            }
+        }
+        s->pieces[k].next = (uint32_t)next;
+        bool first = true;
+        for (size_t j = 0; j < k && first; j++)
+            first = s->pieces[j].region != s->pieces[k].region;
+        if (!first && s->pieces[k].index < s->snap->n)
+            s->snap->b[s->pieces[k].index].flags |= SNAP_PIECE;
+    }
 }
 
 static bool from_loader(const struct scanner *s, uint32_t site)
@@ -549,7 +667,7 @@ static void classify_stopped(struct scan_job *job)
 
     /* The tables cannot change now: no thread is inside their critical sections. */
     blocks_for_each(add_block, s.snap);
-    mappings_for_each(add_mapping, s.snap, true);
+    mappings_for_each(add_mapping, &s, true);
     struct snapshot *snap = s.snap;
     dl_iterate_phdr(find_self, &s);
     if (!read_maps(&s) || !sort_blocks(snap))
@@ -561,6 +679,7 @@ static void classify_stopped(struct scan_job *job)
         goto out;
     for (size_t i = 0; i < snap->n; i++)
         s.addr[i] = snap->b[i].addr;
+    link_pieces(&s);
     if (snap->n) {
         s.lo = snap->b[0].addr;
         for (size_t i = 0; i < snap->n; i++) {
@@ -582,12 +701,26 @@ static void classify_stopped(struct scan_job *job)
     s.phase = 0;
     dl_iterate_phdr(module_roots, &s);
     drain(&s);
+    file_roots(&s);
+    drain(&s);
     for (size_t i = 0; i < nthreads; i++) {
         struct stopped_thread *t = &threads[i];
-        if (atomic_load(&t->state) == THREAD_PARKED)
+        if (atomic_load(&t->state) == THREAD_PARKED) {
             thread_roots(&s, t->sp, t->tp, t->regs, t->nregs, t->nregs != 0);
-        else if (atomic_load(&t->state) == THREAD_UNSTOPPED)
+        } else if (atomic_load(&t->state) == THREAD_UNSTOPPED) {
+            /* Scanned where it runs, conservatively: from the stack pointer it waits at,
+             * else its whole stack (the mapping of its TLS, at the top of a thread's
+             * stack); a block it might point to is reachable, not leaked. */
             job->stats->threads_unstopped++;
+            uintptr_t tp = threads_tp_of(t->tid);
+            const struct mapping *m = tp ? mapping_at(&s, tp) : NULL;
+            if (t->sp)
+                thread_roots(&s, t->sp, tp, t->regs, t->nregs, true);
+            else if (m)
+                scan_range(&s, m->lo, m->hi);
+            else
+                job->stats->threads_unscanned++;
+        }
         drain(&s);
     }
     if (job->entry)
@@ -618,11 +751,25 @@ static void classify_stopped(struct scan_job *job)
     for (size_t i = 0; i < snap->n; i++) {
         struct snap_block *b = &snap->b[i];
         b->kind = b->mark == M_REACHABLE ? KIND_REACHABLE
-                : (b->flags & SNAP_MAPPING) ? KIND_MAPPING
                 : b->mark == M_INDIRECT  ? KIND_INDIRECT
+                : (b->flags & SNAP_MAPPING) ? KIND_MAPPING
                                           : KIND_DEFINITE;
-        b->mark = 0;
     }
+    /* A region is one mapping: leaked from where one of its pieces is (a piece nothing
+     * reaches makes the whole region a leak of its own). */
+    for (size_t k = 0; k < s.npieces; k++) {
+        uint8_t kind = KIND_INDIRECT;
+        size_t j = k;
+        do {
+            uint8_t pk = snap->b[s.pieces[j].index].kind;
+            if (pk == KIND_REACHABLE || (pk == KIND_MAPPING && kind != KIND_REACHABLE))
+                kind = pk;
+            j = s.pieces[j].next;
+        } while (j != k);
+        snap->b[s.pieces[k].index].kind = kind;
+    }
+    for (size_t i = 0; i < snap->n; i++)
+        snap->b[i].mark = 0;
 out:
     world_resume();
     job->stats->threads_stopped = 0;
@@ -638,6 +785,10 @@ out:
         pages_free(s.maps, s.capmaps * sizeof *s.maps);
     if (s.work)
         pages_free(s.work, s.capwork * sizeof *s.work);
+    if (s.pieces)
+        pages_free(s.pieces, s.cappieces * sizeof *s.pieces);
+    if (s.mods)
+        pages_free(s.mods, s.capmods * sizeof *s.mods);
 }
 
 /* Run with the loader's lock held (from inside dl_iterate_phdr): no thread can be

@@ -25,7 +25,8 @@ struct scan_entry {
 
 struct scan_stats {
     unsigned threads_stopped;
-    unsigned threads_unstopped;   /* did not answer: their stacks were not searched */
+    unsigned threads_unstopped;   /* could not be stopped: searched where they ran */
+    unsigned threads_unscanned;   /* of those, threads whose stack could not be found */
 };
 
 /* Stops the other threads (but `exclude`), takes the snapshot of live blocks into `snap`,

@@ -20,7 +20,8 @@
 #include "stop.h"
 
 #define STOP_MAGIC 0x4d535354   /* "MSST": si_value of our own stop signals */
-#define WAIT_MS 2000            /* how long a thread may take to answer */
+#define WAIT_MS 100             /* how long a thread may take to answer; one that blocks the
+                                   signal is not waited for at all */
 
 static struct {
     struct stopped_thread *t;   /* the threads being stopped, fresh pages */
@@ -165,6 +166,88 @@ static bool add_thread(pid_t tid)
     return true;
 }
 
+/* Reads a small /proc file into buf (NUL-terminated); false if it cannot. */
+static bool read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    return true;
+}
+
+static uint64_t parse_hex(const char **p)
+{
+    uint64_t v = 0;
+    const char *s = *p;
+    if (s[0] == '0' && s[1] == 'x')
+        s += 2;
+    for (;; s++) {
+        unsigned d;
+        if (*s >= '0' && *s <= '9') d = (unsigned)(*s - '0');
+        else if (*s >= 'a' && *s <= 'f') d = (unsigned)(*s - 'a' + 10);
+        else break;
+        v = v * 16 + d;
+    }
+    *p = s;
+    return v;
+}
+
+/* The thread blocks our signal: it will never answer, and is not waited for. */
+static bool blocks_signal(pid_t tid)
+{
+    char path[64], buf[4096];
+    ms_format(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
+    if (!read_small(path, buf, sizeof buf))
+        return false;
+    const char *p = strstr(buf, "\nSigBlk:");
+    if (!p)
+        return false;
+    p += 9;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    uint64_t mask = parse_hex(&p);
+    return (mask >> (world.signo - 1)) & 1;
+}
+
+/* Where a thread that cannot be stopped stands: if it waits in a system call, its stack
+ * pointer and the call's six arguments (registers) from /proc/self/task/TID/syscall. */
+static void running_context(struct stopped_thread *t)
+{
+    char path[64], buf[512];
+    ms_format(path, sizeof path, "/proc/self/task/%d/syscall", (int)t->tid);
+    t->sp = 0;
+    t->nregs = 0;
+    for (int tries = 0; tries < 20; tries++) {
+        if (!read_small(path, buf, sizeof buf))
+            return;
+        if (buf[0] < '0' || buf[0] > '9') {        /* "running", or -1: not in a call */
+            sched_yield();
+            continue;
+        }
+        const char *p = buf;
+        while (*p && *p != ' ')
+            p++;
+        uintptr_t v[8];
+        unsigned n = 0;
+        while (*p == ' ' && n < 8) {
+            p++;
+            v[n++] = (uintptr_t)parse_hex(&p);
+        }
+        if (n < 7)
+            return;
+        for (unsigned i = 0; i < 6; i++)
+            t->regs[i] = v[i];
+        t->nregs = 6;
+        t->sp = v[6];
+        return;
+    }
+}
+
 /* Every thread of the process, from /proc/self/task, read with raw getdents64 (opendir
  * would allocate).  Returns how many new ones were added. */
 static size_t enumerate(pid_t exclude)
@@ -224,7 +307,9 @@ bool world_stop(pid_t exclude, struct stopped_thread **threads, size_t *n)
         if (!enumerate(exclude))
             break;
         for (size_t i = first; i < world.n; i++) {
-            if (send_stop(world.t[i].tid))
+            if (blocks_signal(world.t[i].tid))
+                atomic_store(&world.t[i].state, THREAD_UNSTOPPED);
+            else if (send_stop(world.t[i].tid))
                 signalled++;
             else
                 atomic_store(&world.t[i].state, THREAD_GONE);   /* exited meanwhile */
@@ -242,8 +327,8 @@ bool world_stop(pid_t exclude, struct stopped_thread **threads, size_t *n)
         }
     }
     (void)signalled;
-    /* Threads that never answered (the signal blocked, or exiting) are left running: the
-     * report says how many, since their stacks and registers could not be searched. */
+    /* Threads that never answered (the signal blocked, stopped by a debugger, exiting)
+     * are left running, and scanned where they are: the report says how many. */
     for (size_t i = 0; i < world.n; i++) {
         int st = atomic_load(&world.t[i].state);
         if (st == THREAD_SIGNALLED) {
@@ -252,6 +337,8 @@ bool world_stop(pid_t exclude, struct stopped_thread **threads, size_t *n)
             else
                 atomic_store(&world.t[i].state, THREAD_UNSTOPPED);
         }
+        if (atomic_load(&world.t[i].state) == THREAD_UNSTOPPED)
+            running_context(&world.t[i]);
     }
     *threads = world.t;
     *n = world.n;

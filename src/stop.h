@@ -10,6 +10,11 @@
 
 enum { THREAD_SIGNALLED = 1, THREAD_PARKED, THREAD_RUNNING, THREAD_UNSTOPPED, THREAD_GONE };
 
+/* A thread that could not be stopped (it blocks the stop signal, or did not answer in
+ * time) is scanned where it runs: sp and regs are then what /proc/self/task/TID/syscall
+ * showed of it while it waited in a system call (its stack pointer and the call's
+ * arguments), sp 0 if it was not in one. */
+
 struct stopped_thread {
     pid_t tid;
     atomic_int state;

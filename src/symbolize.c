@@ -112,11 +112,8 @@ bool symbolizer_resolve(struct symbolizer *s)
     if (!s)
         return false;
     s->mode = MODE_RESOLVED;
-    if (!ms_opt.symbolize) {
-        ms_format(s->note, sizeof s->note, "symbolize=0: frames are shown as module+offset "
-                  "(mallocspy-report --symbolize names them later)");
-        return false;
-    }
+    if (!ms_opt.symbolize)
+        return false;          /* asked for: module+offset, named later by mallocspy-report */
     size_t n = 0;
     for (uint32_t i = 0; i <= s->mask; i++)
         if (s->cache[i].addr && s->cache[i].wanted && !s->cache[i].sym.named)

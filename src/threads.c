@@ -12,7 +12,6 @@
 
 MS_TLS struct ms_tls ms_tls;
 bool ms_fence_on_op;
-atomic_bool ms_threaded;
 
 static struct {
     ms_lock lock;                      /* list insertion and recycling */
@@ -20,7 +19,6 @@ static struct {
     pthread_key_t key;                 /* read-only after init: runs thread_exit */
     bool key_ok;
     bool membarrier_ok;                /* read-only after init */
-    unsigned assigned;                 /* states handed to threads, up to 2 */
 } threads = { .lock = MS_LOCK_INIT };
 
 static pid_t gettid_raw(void) { return (pid_t)syscall(SYS_gettid); }
@@ -67,13 +65,11 @@ struct thread_state *thread_state_slow(void)
         ts->next = atomic_load(&threads.head);
         atomic_store_explicit(&threads.head, ts, memory_order_release);
     }
-    bool second = threads.assigned < 2 && ++threads.assigned == 2;
     ms_lock_release(&threads.lock);
 
     ts->errno_ptr = __errno_location();
+    ts->tp = (uintptr_t)__builtin_thread_pointer();
     ms_tls.ts = ts;
-    if (second)
-        threads_mark_threaded();
     if (threads.key_ok)
         pthread_setspecific(threads.key, ts);
     ms_tls.guard = guard;
@@ -109,19 +105,14 @@ void threads_init(void)
         ms_fence_on_op = true;  /* every operation pays for a fence instead */
 }
 
-/* A barrier on every running thread of the process, at the caller's expense only (see
- * blocks.c's biased shards).  False, doing nothing, where the kernel has no membarrier. */
-bool threads_barrier(void)
+uintptr_t threads_tp_of(pid_t tid)
 {
-    if (!threads.membarrier_ok)
-        return false;
-    int saved = errno;
-    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-    errno = saved;
-    return true;
+    for (struct thread_state *s = atomic_load_explicit(&threads.head, memory_order_acquire); s;
+         s = s->next)
+        if (s->tid == tid && !atomic_load(&s->exiting))
+            return s->tp;
+    return 0;
 }
-
-bool threads_can_barrier(void) { return threads.membarrier_ok; }
 
 void threads_for_each(void (*fn)(struct thread_state *, void *), void *arg)
 {
@@ -163,17 +154,6 @@ void threads_synchronize(void)
     errno = saved;
 }
 
-/* A second thread takes part: from now on the block table takes its locks.  Until then
- * the one thread skips them (an atomic exchange an operation saved); the grace period
- * lets an operation that started without them finish before this thread goes on. */
-void threads_mark_threaded(void)
-{
-    if (atomic_load(&ms_threaded))
-        return;
-    atomic_store(&ms_threaded, true);
-    threads_synchronize();
-}
-
 void threads_fork_prepare(void) { ms_lock_acquire(&threads.lock); }
 void threads_fork_parent(void) { ms_lock_release(&threads.lock); }
 
@@ -190,7 +170,4 @@ void threads_fork_child(void)
     }
     if (self)
         self->tid = gettid_raw();
-    /* The child is one thread again. */
-    threads.assigned = self ? 1 : 0;
-    atomic_store(&ms_threaded, false);
 }

@@ -1712,7 +1712,8 @@ START_TEST(test_mappings)
     const struct jval *g;
     g = check_group(s.json, "mapping", "map_leak", 3 * 4096, 1, map_src, "/* MAP-LEAK */");
     ck_assert(is_null(g, "heap") && is_null(g, "tag"));
-    check_group(s.json, "mapping", "map_split", 4 * 4096, 2, map_src, "/* MAP-SPLIT */");
+    /* A partial unmap leaves pieces of one region: one mapping, not one per piece. */
+    check_group(s.json, "mapping", "map_split", 4 * 4096, 1, map_src, "/* MAP-SPLIT */");
     check_group(s.json, "mapping", "map_trim", 3 * 4096, 1, map_src, "/* MAP-TRIM */");
     check_group(s.json, "mapping", "map_grow", 10 * 4096, 1, map_src, "/* MAP-GROW */");
     /* Held from a global: reachable, and so is a block held only from inside it. */
@@ -1725,11 +1726,11 @@ START_TEST(test_mappings)
     ck_assert_int_eq(groups_with(s.json, "map_blocker"), 0);
     ck_assert_int_eq(groups_with(s.json, "map_file"), 0);
     ck_assert_int_eq((int)jnum(s.json, "summary.mapping_bytes"), (3 + 4 + 3 + 10) * 4096);
-    ck_assert_int_eq((int)jnum(s.json, "summary.mapping_blocks"), 5);
+    ck_assert_int_eq((int)jnum(s.json, "summary.mapping_blocks"), 4);
     ck_assert_int_eq((int)jnum(s.json, "summary.definite_blocks"), 0);
     /* The text. */
     check_text_group(s.log, "Mapping leak of 12288 byte(s) in 1 mapping(s) made by:", "map_leak");
-    check_text_group(s.log, "Mapping leak of 16384 byte(s) in 2 mapping(s) made by:",
+    check_text_group(s.log, "Mapping leak of 16384 byte(s) in 1 mapping(s) made by:",
                      "map_split");
     check_text_group(s.log, "Mapping leak of 40960 byte(s) in 1 mapping(s) made by:", "map_grow");
     ck_assert_int_eq(count_str(s.log, "Mapping leak of "), 4);
@@ -1751,6 +1752,48 @@ START_TEST(test_mappings_off)
     check_group(on.json, "mapping", "map_leak", 3 * 4096, 1, map_src, "/* MAP-LEAK */");
     ck_assert_int_eq((int)jnum(on.json, "summary.mapping_blocks"), 4);
     spied_free(&on);
+    spied_free(&s);
+}
+END_TEST
+
+/* The group of `kind` whose frame 0 is fn, with these bytes, one mapping, marked so. */
+static void region_is(const struct jval *rep, const char *fn, const char *kind,
+                      unsigned long bytes)
+{
+    const struct jval *g[4];
+    int n = entries_with(rep, "leaks", fn, 1, kind, g, 4);
+    ck_assert_msg(n == 1, "%d %s groups from %s (1 expected)", n, kind, fn);
+    ck_assert_msg(jnum(g[0], "bytes") == (double)bytes && jnum(g[0], "blocks") == 1,
+                  "%s (%s): %.0f byte(s) in %.0f mapping(s), expected %lu in 1", fn, kind,
+                  jnum(g[0], "bytes"), jnum(g[0], "blocks"), bytes);
+    const struct jval *m = jget(g[0], "mapping");
+    ck_assert_msg(m && m->type == J_BOOL && m->b, "%s: not marked as a mapping", fn);
+}
+
+/* Mappings follow the leak model of blocks: a region (reserve, commits with MAP_FIXED,
+ * mprotect, partial unmaps) is one mapping, reachable through a pointer anywhere into it,
+ * from a global, a local or a live block; indirect when only a leaked block points to it;
+ * leaked only when nothing does. */
+START_TEST(test_mapping_regions)
+{
+    struct spied s = run_prog("map_patterns", NULL, "report_reachable=1", true);
+    ck_assert_str_eq(s.r.out, "ok\n");
+    region_is(s.json, "map_reserve", "reachable", 1024 * 1024 - 4096);
+    region_is(s.json, "map_reserve", "mapping", 1024 * 1024 - 4096);
+    const struct jval *g[4];
+    ck_assert_int_eq(entries_with(s.json, "leaks", "map_trap", 1, "reachable", g, 4), 2);
+    region_is(s.json, "map_interior", "reachable", 4 * 4096);
+    region_is(s.json, "map_from_leak", "indirect", 3 * 4096);
+    region_is(s.json, "map_from_live", "reachable", 2 * 4096);
+    ck_assert_int_eq(entries_with(s.json, "leaks", "map_holder_lost", 1, "definite", g, 4), 1);
+    ck_assert_int_eq((int)jnum(s.json, "summary.mapping_blocks"), 1);
+    ck_assert_int_eq((int)jnum(s.json, "summary.mapping_bytes"), 1024 * 1024 - 4096);
+    ck_assert_int_eq((int)jnum(s.json, "summary.indirect_blocks"), 1);
+    ck_assert_int_eq((int)jnum(s.json, "summary.definite_blocks"), 1);
+    check_text_group(s.log, "Indirect leak of 12288 byte(s) in 1 mapping(s) made by:",
+                     "map_from_leak");
+    check_text_group(s.log, "Mapping leak of 1044480 byte(s) in 1 mapping(s) made by:",
+                     "map_reserve");
     spied_free(&s);
 }
 END_TEST
@@ -1817,6 +1860,7 @@ Suite *suite(void)
     tcase_add_test(t, test_mappings);
     tcase_add_test(t, test_mappings_off);
     tcase_add_test(t, test_allocator_mappings);
+    tcase_add_test(t, test_mapping_regions);
     suite_add_tcase(s, t);
     return s;
 }

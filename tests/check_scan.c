@@ -624,6 +624,31 @@ START_TEST(test_blocked_stop_signal)
 }
 END_TEST
 
+/* A thread that blocks the stop signal holds the only pointer to a block on its stack: it
+ * is scanned where it waits, so the block is in use, not leaked; and the exit does not
+ * wait for it. */
+START_TEST(test_unstoppable_thread_is_scanned)
+{
+    char *argv[] = { (char *)prog_path("scan_sigblock_holds"), NULL };
+    double t0 = now();
+    struct spied s = spy_reports(argv, "report=quiet:report_reachable=1", NULL, false);
+    double took = now() - t0;
+    ck_assert_msg(s.r.status == 0, "status %d\n%s", s.r.status, s.r.err);
+    /* Well under a second: the thread that cannot be stopped is not waited for (a run of
+     * the whole program, symbolizer included, takes a few milliseconds). */
+    ck_assert_msg(took < 1.0, "the program took %.2f s to exit", took);
+    const struct jval *rep = s.json = load_json(s.json_path);
+    ck_assert_msg(jnum(rep, "mallocspy.threads_not_stopped") == 1,
+                  "threads_not_stopped %.0f", jnum(rep, "mallocspy.threads_not_stopped"));
+    ck_assert_msg(jnum(rep, "mallocspy.threads_not_scanned") == 0,
+                  "threads_not_scanned %.0f", jnum(rep, "mallocspy.threads_not_scanned"));
+    expect_only(rep, "scan_sigblock_held", "reachable", 333, 1);
+    expect_only(rep, "scan_sigblock_lost2", "definite", 555, 1);
+    ck_assert_msg(!strstr(s.r.err, "could not"), "stderr: %s", s.r.err);
+    spied_free(&s);
+}
+END_TEST
+
 Suite *suite(void)
 {
     Suite *s = suite_create("scan");
@@ -638,6 +663,7 @@ Suite *suite(void)
     tcase_add_test(t, test_above_thread_stack);
     tcase_add_test(t, test_interior_pointer);
     tcase_add_test(t, test_linked_list);
+    tcase_add_test(t, test_unstoppable_thread_is_scanned);
     tcase_add_test(t, test_tree);
     tcase_add_test(t, test_cycle);
     tcase_add_test(t, test_overwritten_pointer);

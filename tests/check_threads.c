@@ -1,5 +1,7 @@
 /* Threads, spies coming and going under them, and fork from a threaded process. */
 #include <check.h>
+#include <limits.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -399,6 +401,104 @@ START_TEST(test_fork_exec)
 }
 END_TEST
 
+/* ---- nothing waits for a thread inside the loader ---------------------------------------
+ * The orders that deadlocked, forced with barriers in fresh processes, each run with a
+ * time limit (alarm survives exec): a run that hangs dies and counts as failed. */
+static int runs_pass(char *const argv[], int n, unsigned seconds)
+{
+    char pre[PATH_MAX + 16];
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib_path());
+    char *env[] = { pre, "MALLOCSPY_OPTIONS=report=quiet", NULL };
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(seconds);
+            execve(argv[0], argv, env);
+            _exit(127);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            ok++;
+        else if (ok == i)
+            fprintf(stderr, "run %d of %s: %s %d\n", i, argv[0],
+                    WIFEXITED(st) ? "exit status" : "killed by signal",
+                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    }
+    return ok;
+}
+
+START_TEST(test_first_allocation_under_the_loader_lock)
+{
+    char *argv[] = { (char *)prog_path("thread_loader_lock"), NULL };
+    ck_assert_int_eq(runs_pass(argv, 1000, 10), 1000);
+}
+END_TEST
+
+START_TEST(test_spy_hook_while_a_thread_is_in_dlopen)
+{
+    char lib[PATH_MAX];
+    snprintf(lib, sizeof lib, "%s", tmp_path("thread_dlopen_lib.so"));
+    char *cc[] = { "cc", "-shared", "-fPIC", "-g", (char *)src_path("thread_dlopen_lib.c"),
+                   "-o", lib, NULL };
+    run_tool_ok(cc);
+    char *argv[] = { (char *)prog_path("thread_dlopen_spy"), lib, NULL };
+    ck_assert_int_eq(runs_pass(argv, 1000, 10), 1000);
+    unlink(lib);
+}
+END_TEST
+
+/* ---- everything at once --------------------------------------------------------------- */
+
+START_TEST(test_stress_report_is_exact)
+{
+    char lib[PATH_MAX];
+    snprintf(lib, sizeof lib, "%s", tmp_path("thread_stress_lib.so"));
+    char *cc[] = { "cc", "-shared", "-fPIC", "-g", (char *)src_path("thread_dlopen_lib.c"),
+                   "-o", lib, NULL };
+    run_tool_ok(cc);
+    char *argv[] = { (char *)prog_path("thread_stress"), lib, "3", NULL };
+    struct spied s = spy_reports(argv, "report=quiet", NULL, false);
+    ck_assert_msg(s.r.status == 0, "status %d\n%s%s", s.r.status, s.r.out, s.r.err);
+    ck_assert_str_eq(s.r.out, "bad 0\n");
+    const struct jval *rep = s.json = load_report(s.json_path);
+    /* 16 workers leaked 5 blocks each, of 40 to 44 bytes: those, and nothing else. */
+    ck_assert_msg(jnum(rep, "summary.definite_blocks") == 80 &&
+                  jnum(rep, "summary.definite_bytes") == 16 * (40 + 41 + 42 + 43 + 44),
+                  "definite: %.0f blocks, %.0f bytes", jnum(rep, "summary.definite_blocks"),
+                  jnum(rep, "summary.definite_bytes"));
+    ck_assert_int_eq(jnum(rep, "summary.indirect_blocks"), 0);
+    ck_assert_int_eq(jnum(rep, "summary.errors"), 0);
+    const struct jval *g[2];
+    ck_assert_int_eq(entries_with(rep, "leaks", "stress_leak", 1, "definite", g, 2), 1);
+    ck_assert_int_eq(jnum(g[0], "blocks"), 80);
+    ck_assert_msg(jnum(rep, "summary.allocations") > 100000, "only %.0f allocations",
+                  jnum(rep, "summary.allocations"));
+    spied_free(&s);
+    unlink(lib);
+}
+END_TEST
+
+/* Signal handlers that allocate and free while their thread is inside mallocspy (inside
+ * each kind of hook): nothing is corrupted, nothing is reported as an error, and the leaks
+ * the program made are counted exactly. */
+START_TEST(test_signal_handlers_allocate_inside_mallocspy)
+{
+    char *argv[] = { (char *)prog_path("signal_alloc"), NULL };
+    struct spied s = spy_reports(argv, "report=quiet", NULL, false);
+    ck_assert_msg(s.r.status == 0, "status %d\n%s%s", s.r.status, s.r.out, s.r.err);
+    ck_assert_str_eq(s.r.out, "1 1\n");
+    const struct jval *rep = s.json = load_report(s.json_path);
+    ck_assert_int_eq(jnum(rep, "summary.errors"), 0);
+    ck_assert_int_eq(jnum(rep, "summary.definite_blocks"), 3);
+    ck_assert_int_eq(jnum(rep, "summary.definite_bytes"), 600);
+    const struct jval *g[2];
+    ck_assert_int_eq(entries_with(rep, "leaks", "sig_leak", 1, "definite", g, 2), 1);
+    spied_free(&s);
+}
+END_TEST
+
 Suite *suite(void)
 {
     Suite *s = suite_create("threads");
@@ -410,6 +510,10 @@ Suite *suite(void)
     tcase_add_test(t, test_fork_exec);
     tcase_add_test(t, test_second_thread_hand_over);
     tcase_add_test(t, test_blocks_passed_between_threads);
+    tcase_add_test(t, test_first_allocation_under_the_loader_lock);
+    tcase_add_test(t, test_spy_hook_while_a_thread_is_in_dlopen);
+    tcase_add_test(t, test_stress_report_is_exact);
+    tcase_add_test(t, test_signal_handlers_allocate_inside_mallocspy);
     suite_add_tcase(s, t);
     return s;
 }
