@@ -32,9 +32,29 @@
 
 /* Map codes: 0 nothing; 1..MAX_NEAR a block whose header ends 8 * (code - 1) bytes before
  * the program's pointer; FAR a header further away or at an odd distance, found in the
- * side table (spies with big or odd headers; rare). */
+ * far list (spies with big or odd headers; rare); SIDE a block without a header (an
+ * aligned one), whose record is in the side table. */
 #define MAX_NEAR 239
+#define SIDE 254
 #define FAR 255
+
+/* The side table: aligned blocks' records, by pointer, in shards under spinlocks.  Its
+ * locks count as critical sections (a thread is never stopped for a scan inside one), and
+ * a thread inside one that a signal handler interrupts gives the handler's aligned blocks
+ * headers instead. */
+#define SIDE_SHARDS 64
+struct side_rec {
+    uintptr_t p, actual, real;
+    uint64_t size;
+    uint32_t site;
+};
+struct side_shard {
+    ms_lock lock;
+    struct side_rec *r;        /* open addressing, by p; p 0: empty */
+    uint32_t n, cap;
+} __attribute__((aligned(64)));
+static struct side_shard side[SIDE_SHARDS];
+static MS_TLS unsigned in_side;
 
 /* Header flags, in the top bits of the size word. */
 #define H_REAL_BEFORE (1ull << 63)              /* the real pointer is stored just before
@@ -56,7 +76,9 @@ static struct {
     _Atomic uint32_t leaf_ids[65536];           /* which dir entries are set, for walks:
                                                    4 TiB of addresses holding blocks */
     _Atomic uint32_t nleaves;
-    ms_lock far_lock;                           /* far, nfar, capfar */
+    ms_lock far_lock;                           /* far, nfar, capfar (taken in no
+                                                   critical section: FAR marks are made
+                                                   only by spies with odd headers) */
     struct far *far;
     size_t nfar, capfar;
 } map = { .far_lock = MS_LOCK_INIT };
@@ -73,8 +95,10 @@ static inline uint32_t check_of(uintptr_t at, uint64_t size_flags, uint32_t site
 
 /* ---- layout ---------------------------------------------------------------------------- */
 
-size_t block_extra(size_t align, size_t shift)
+size_t block_extra(size_t align, size_t shift, bool headed)
 {
+    if (!headed)
+        return (align - shift % align) % align;
     if ((BLOCK_HEADER + shift) % align == 0)
         return BLOCK_HEADER;
     /* Room for the header and the real pointer before it, and the spies' region placed so
@@ -83,9 +107,119 @@ size_t block_extra(size_t align, size_t shift)
     return ((need + align - 1) & ~(align - 1)) - shift;
 }
 
-uintptr_t block_actual(uintptr_t real, size_t align, size_t shift)
+uintptr_t block_actual(uintptr_t real, size_t align, size_t shift, bool headed)
 {
-    return real + block_extra(align, shift);
+    return real + block_extra(align, shift, headed);
+}
+
+bool blocks_side_for(size_t align)
+{
+    return align > BLOCK_HEADER && !in_side;
+}
+
+/* ---- the side table ----------------------------------------------------------------------- */
+
+static inline struct side_shard *shard_of(uintptr_t p)
+{
+    return &side[((p >> 4) * 0x9E3779B97F4A7C15ULL) >> 58];
+}
+
+static inline uint32_t home(uintptr_t p, uint32_t cap)
+{
+    return (uint32_t)(((p >> 4) * 0xff51afd7ed558ccdULL) >> 32) & (cap - 1);
+}
+
+static void side_lock(struct side_shard *sh)
+{
+    ms_tls.crit++;
+    in_side++;
+    ms_lock_acquire(&sh->lock);
+}
+
+static void side_unlock(struct side_shard *sh)
+{
+    ms_lock_release(&sh->lock);
+    in_side--;
+    if (--ms_tls.crit == 0 && unlikely(ms_tls.stop_deferred))
+        stop_park_deferred();
+}
+
+static bool side_grow(struct side_shard *sh)
+{
+    uint32_t ncap = sh->cap ? sh->cap * 2 : 256;
+    struct side_rec *n = pages_alloc((size_t)ncap * sizeof *n);
+    if (!n)
+        return false;
+    for (uint32_t i = 0; i < sh->cap; i++) {
+        if (!sh->r[i].p)
+            continue;
+        uint32_t j = home(sh->r[i].p, ncap);
+        while (n[j].p)
+            j = (j + 1) & (ncap - 1);
+        n[j] = sh->r[i];
+    }
+    pages_free(sh->r, (size_t)sh->cap * sizeof *n);
+    sh->r = n;
+    sh->cap = ncap;
+    return true;
+}
+
+/* The slot of p, or the empty one where it would go; under the lock. */
+static uint32_t side_slot(const struct side_shard *sh, uintptr_t p)
+{
+    uint32_t i = home(p, sh->cap);
+    while (sh->r[i].p && sh->r[i].p != p)
+        i = (i + 1) & (sh->cap - 1);
+    return i;
+}
+
+static bool side_put(const struct block *b)
+{
+    struct side_shard *sh = shard_of(b->addr);
+    side_lock(sh);
+    bool ok = (sh->n + 1) * 2 <= sh->cap || side_grow(sh);
+    if (ok) {
+        uint32_t i = side_slot(sh, b->addr);
+        if (!sh->r[i].p)
+            sh->n++;
+        sh->r[i] = (struct side_rec){ b->addr, b->actual, b->real, b->size, b->site };
+    }
+    side_unlock(sh);
+    return ok;
+}
+
+static bool side_get(uintptr_t p, struct block *out, bool remove)
+{
+    struct side_shard *sh = shard_of(p);
+    side_lock(sh);
+    bool found = false;
+    if (sh->cap) {
+        uint32_t i = side_slot(sh, p);
+        if (sh->r[i].p) {
+            found = true;
+            const struct side_rec *r = &sh->r[i];
+            *out = (struct block){ r->p, r->actual, r->real, r->size, r->site, true };
+            if (remove) {
+                /* Backward-shift deletion: no tombstones. */
+                uint32_t hole = i, j = i, mask = sh->cap - 1;
+                for (;;) {
+                    j = (j + 1) & mask;
+                    if (!sh->r[j].p)
+                        break;
+                    uint32_t h = home(sh->r[j].p, sh->cap);
+                    bool between = hole <= j ? (h > hole && h <= j) : (h > hole || h <= j);
+                    if (!between) {
+                        sh->r[hole] = sh->r[j];
+                        hole = j;
+                    }
+                }
+                sh->r[hole].p = 0;
+                sh->n--;
+            }
+        }
+    }
+    side_unlock(sh);
+    return found;
 }
 
 /* ---- the map ----------------------------------------------------------------------------- */
@@ -170,6 +304,7 @@ static bool decode(uintptr_t p, uintptr_t at, const struct header *h, struct blo
     out->actual = at + BLOCK_HEADER;
     out->size = h->size_flags & H_SIZE_MASK;
     out->site = h->site;
+    out->headless = false;
     if (h->size_flags & H_REAL_BEFORE)
         memcpy(&out->real, (const void *)(at - sizeof(uintptr_t)), sizeof out->real);
     else
@@ -202,6 +337,19 @@ bool blocks_publish(const struct block *b)
     return true;
 }
 
+bool blocks_publish_side(const struct block *b)
+{
+    if ((b->addr >> ADDR_BITS) || (b->addr & ((1u << GRAIN_SHIFT) - 1)))
+        return false;
+    uint8_t *leaf = leaf_for(b->addr);
+    if (!leaf || !side_put(b))
+        return false;
+    __atomic_store_n(&leaf[slot_of(b->addr)], SIDE, __ATOMIC_RELEASE);
+    if (unlikely(!ms_blocks_used))
+        ms_blocks_used = true;
+    return true;
+}
+
 bool blocks_find(uintptr_t p, struct block *out)
 {
     if (p >> ADDR_BITS)
@@ -212,6 +360,8 @@ bool blocks_find(uintptr_t p, struct block *out)
     uint8_t code = __atomic_load_n(&leaf[slot_of(p)], __ATOMIC_ACQUIRE);
     if (!code || (code != FAR && (p & ((1u << GRAIN_SHIFT) - 1))))
         return false;
+    if (code == SIDE)
+        return side_get(p, out, false);
     uintptr_t at = header_at(p, code);
     if (!at)
         return false;
@@ -227,16 +377,23 @@ void blocks_unpublish(uintptr_t p)
         return;
     uint8_t code = leaf[slot_of(p)];
     __atomic_store_n(&leaf[slot_of(p)], 0, __ATOMIC_RELEASE);
+    struct block gone;
     if (code == FAR)
         far_find(p, true);
+    else if (code == SIDE)
+        side_get(p, &gone, true);
 }
 
 void blocks_set_site(struct block *b, uint32_t site)
 {
+    b->site = site;
+    if (b->headless) {
+        side_put(b);
+        return;
+    }
     uintptr_t at = b->actual - BLOCK_HEADER;
     uint64_t flags = b->real != at ? H_REAL_BEFORE : 0;
     write_header(at, (b->size & H_SIZE_MASK) | flags, site);
-    b->site = site;
 }
 
 void blocks_move_to_actual(struct block *b)
@@ -246,7 +403,7 @@ void blocks_move_to_actual(struct block *b)
     blocks_unpublish(b->addr);
     struct block moved = *b;
     moved.addr = b->actual;
-    if (blocks_publish(&moved))
+    if (b->headless ? blocks_publish_side(&moved) : blocks_publish(&moved))
         *b = moved;
 }
 
@@ -339,6 +496,12 @@ void blocks_for_each(void (*fn)(const struct block *, void *), void *arg)
                         continue;
                     size_t s = pg * 4096 + k * 8 + byte;
                     uintptr_t p = base + ((uintptr_t)s << GRAIN_SHIFT);
+                    struct block sb;
+                    if (code == SIDE) {
+                        if (side_get(p, &sb, false))
+                            fn(&sb, arg);
+                        continue;
+                    }
                     uintptr_t at = header_at(p, code);
                     if (!at)
                         continue;
@@ -385,12 +548,19 @@ bool blocks_containing(uintptr_t p, struct block *out)
         uint8_t code = leaf[slot_of(q)];
         if (!code || code == FAR)
             continue;
+        struct block b;
+        if (code == SIDE) {
+            if (side_get(q, &b, false) && p - q < (b.size ? b.size : 1)) {
+                *out = b;
+                return true;
+            }
+            return false;
+        }
         uintptr_t at = header_at(q, code);
         struct header h;
         bool ok = false;
         if (at)
             read_headers(&at, &h, &ok, 1);
-        struct block b;
         if (ok && decode(q, at, &h, &b) && p - q < (b.size ? b.size : 1)) {
             *out = b;
             return true;
@@ -403,6 +573,8 @@ bool blocks_containing(uintptr_t p, struct block *out)
 size_t blocks_map_bytes(void)
 {
     size_t n = 0;
+    for (unsigned k = 0; k < SIDE_SHARDS; k++)
+        n += (size_t)__atomic_load_n(&side[k].cap, __ATOMIC_RELAXED) * sizeof(struct side_rec);
     unsigned char *vec = pages_alloc(LEAF_BYTES / 4096);
     uint32_t nl = atomic_load(&map.nleaves);
     for (uint32_t l = 0; vec && l < nl && l < ARRAY_SIZE(map.leaf_ids); l++) {
@@ -413,4 +585,27 @@ size_t blocks_map_bytes(void)
     }
     pages_free(vec, LEAF_BYTES / 4096);
     return n;
+}
+
+/* Across fork every shard is held, so the child finds none half-changed. */
+void blocks_fork_prepare(void)
+{
+    for (unsigned k = 0; k < SIDE_SHARDS; k++)
+        ms_lock_acquire(&side[k].lock);
+    ms_lock_acquire(&map.far_lock);
+}
+
+void blocks_fork_parent(void)
+{
+    ms_lock_release(&map.far_lock);
+    for (unsigned k = 0; k < SIDE_SHARDS; k++)
+        ms_lock_release(&side[k].lock);
+}
+
+void blocks_fork_child(void)
+{
+    for (unsigned k = 0; k < SIDE_SHARDS; k++)
+        ms_lock_reset(&side[k].lock);
+    ms_lock_reset(&map.far_lock);
+    in_side = 0;
 }

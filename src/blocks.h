@@ -25,19 +25,28 @@ struct block {
     uintptr_t real;            /* the real allocator's */
     uint64_t size;             /* bytes the program asked for */
     uint32_t site;
+    bool headless;             /* recorded in the side table, not in a header */
 };
 
 /* Bytes to ask of the real allocator for `cur` bytes of spies' region, when the spies will
  * move the pointer by `shift` and the program wants `align` (a power of two, >= 16): the
  * real block is then allocated with alignment max(align, 16), and block_actual tells where
- * the spies' region starts in it. */
-size_t block_extra(size_t align, size_t shift);
-uintptr_t block_actual(uintptr_t real, size_t align, size_t shift);
+ * the spies' region starts in it.  With `headed` false (aligned blocks, whose record goes
+ * in a side table: a header in front of them would cost a whole alignment), no room is
+ * kept for a header. */
+size_t block_extra(size_t align, size_t shift, bool headed);
+uintptr_t block_actual(uintptr_t real, size_t align, size_t shift, bool headed);
 
 /* Writes the header and marks p as the start of a block: from now on blocks_find(p) finds
  * it.  False when the map could not take it (out of memory: the block is then not
- * tracked, and must be freed as it was allocated). */
+ * tracked, and must be freed as it was allocated).  blocks_publish_side: the same for a
+ * block without a header (an aligned one), recorded in the side table. */
 bool blocks_publish(const struct block *b);
+bool blocks_publish_side(const struct block *b);
+/* A block of this alignment is laid out without a header: its record goes in the side
+ * table.  (Not from a signal handler that came in while its thread was inside the side
+ * table: then it has a header.) */
+bool blocks_side_for(size_t align);
 /* The block starting at p, if one does (a pointer that is not, or a foreign one, is never
  * dereferenced: the map says first). */
 bool blocks_find(uintptr_t p, struct block *out);
@@ -63,5 +72,8 @@ extern bool ms_blocks_used;
 /* Bytes of the map in memory (resident pages). */
 size_t blocks_map_bytes(void);
 size_t blocks_count(void);
+void blocks_fork_prepare(void);
+void blocks_fork_parent(void);
+void blocks_fork_child(void);
 
 #endif

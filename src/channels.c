@@ -130,7 +130,7 @@ void channels_init(void)
         }
     }
     ch.ready = true;
-    diag_set_sink(warn_fd);
+    diag_set_sink(warn_fd, chan_stderr_fd);
 }
 
 /* A child after fork writes its own log when the name has %p; without, it shares the

@@ -344,7 +344,7 @@ static void collect_guarded(const struct block *b, void *arg)
 {
     struct guard_walk *w = arg;
     const struct site *s = site_by_id(b->site);
-    if (!s || b->site == SITE_INTERNAL || !(s->key.mask & w->bit))
+    if (!s || b->site <= SITE_HELD || !(s->key.mask & w->bit))
         return;
     if (!pages_reserve(&w->g, w->n, &w->cap, sizeof *w->g, 1024))
         return;

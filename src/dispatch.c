@@ -191,7 +191,7 @@ static void bad_pointer(const char *what, const void *p, void *fp)
     /* An interior pointer: say which block it is inside, and where that came from. */
     struct block b;
     char detail[160];
-    if (blocks_containing((uintptr_t)p, &b) && b.site != SITE_INTERNAL) {
+    if (blocks_containing((uintptr_t)p, &b) && b.site > SITE_HELD) {
         const struct site *s = site_by_id(b.site);
         e.alloc = s ? s->stack : NULL;
         e.bytes = (size_t)b.size;
@@ -227,11 +227,13 @@ static void map_full(void)
     }
 }
 
-/* A block laid out with a header: `cur` bytes for the spies' region, the spies expected to
- * move the pointer by `shift`.  NULL (errno set) when the real allocator has no memory. */
-static void *headed_alloc(size_t cur, size_t align, size_t shift, bool zero, uintptr_t *actual)
+/* A block laid out for `cur` bytes of spies' region, with a header in front unless it is
+ * an aligned block (blocks.h), the spies expected to move the pointer by `shift`.  NULL
+ * (errno set) when the real allocator has no memory. */
+static void *headed_alloc(size_t cur, size_t align, size_t shift, bool zero, bool headed,
+                          uintptr_t *actual)
 {
-    size_t off = block_extra(align, shift);
+    size_t off = block_extra(align, shift, headed);
     if (cur > SIZE_MAX - off) {
         errno = ENOMEM;
         return NULL;
@@ -266,6 +268,13 @@ static void shift_learn(const struct chain *ch, size_t align, size_t shift)
                          (int32_t)(shift & (align - 1)), __ATOMIC_RELAXED);
 }
 
+/* The block the program's pointer p starts, if p is one: not one a spy holds after the
+ * program freed it (a second free of it is a double free, for the spy to tell). */
+static inline bool program_block(const void *p, struct block *b)
+{
+    return ms_blocks_used && blocks_find((uintptr_t)p, b) && b->site != SITE_HELD;
+}
+
 /* ---- inside mallocspy or a hook: straight to the real allocator --------------------
  * Blocks are still headed (as internal) while blocks are tracked, so that a later free
  * from outside (a FILE buffer a hook's printf allocated, freed by the program's fclose) is
@@ -282,11 +291,12 @@ static void *guarded_alloc(size_t size, size_t align, bool zero)
     if (!ms_real.malloc || !record_internal())
         return real_alloc(size, align, zero);
     uintptr_t actual;
-    void *real = headed_alloc(size, align, 0, zero, &actual);
+    bool side = blocks_side_for(align);
+    void *real = headed_alloc(size, align, 0, zero, !side, &actual);
     if (!real)
         return NULL;
-    struct block b = { actual, actual, (uintptr_t)real, size, SITE_INTERNAL };
-    if (!blocks_publish(&b)) {
+    struct block b = { actual, actual, (uintptr_t)real, size, SITE_INTERNAL, side };
+    if (!(side ? blocks_publish_side(&b) : blocks_publish(&b))) {
         map_full();
         real_free(real);
         return real_alloc(size, align, zero);
@@ -294,11 +304,25 @@ static void *guarded_alloc(size_t size, size_t align, bool zero)
     return (void *)actual;
 }
 
+/* The block a free is walking the spies with, on this thread: a spy that takes it in
+ * charge may free its pActual at once (a quarantine with no room for it), before the core
+ * has marked it held. */
+static MS_TLS struct {
+    struct block b;
+    bool active, released;
+} freeing;
+
 static void guarded_free(void *p)
 {
     struct block b;
+    if (unlikely(freeing.active) && (uintptr_t)p == freeing.b.actual && !freeing.released) {
+        freeing.released = true;
+        blocks_unpublish(freeing.b.addr);
+        real_free((void *)freeing.b.real);
+        return;
+    }
     if (ms_blocks_used && blocks_find((uintptr_t)p, &b)) {
-        if (b.site != SITE_INTERNAL) {
+        if (b.site != SITE_INTERNAL && b.site != SITE_HELD) {
             /* A program block freed from inside mallocspy or a hook (glibc's dlerror, say,
              * freeing the program's old message while mallocspy calls dlsym): no spy may
              * run here, and if a spy laid the block out it may still know its header:
@@ -333,12 +357,12 @@ static void *relocate(struct block *b, size_t size, uint32_t site)
     blocks_unpublish(b->addr);
     void *nr = real_realloc((void *)b->real, before + size);
     if (!nr) {
-        blocks_publish(b);
+        b->headless ? blocks_publish_side(b) : blocks_publish(b);
         return NULL;
     }
     struct block n = { (uintptr_t)nr + before, (uintptr_t)nr + (b->actual - b->real),
-                       (uintptr_t)nr, size, site };
-    if (!blocks_publish(&n))
+                       (uintptr_t)nr, size, site, b->headless };
+    if (!(n.headless ? blocks_publish_side(&n) : blocks_publish(&n)))
         map_full();
     return (void *)n.addr;
 }
@@ -393,8 +417,9 @@ static void *spied_alloc(struct thread_state *ts, const struct chain *ch, size_t
         struct walk w = { .op = OP_ALLOC, .size = size };
         chain_pre(ch, &w);
         size_t cur = w.size, shift = shift_guess(ch, align);
+        bool side = blocks_side_for(align);
         uintptr_t actual = 0;
-        void *real = w.failed ? NULL : headed_alloc(cur, align, shift, zero, &actual);
+        void *real = w.failed ? NULL : headed_alloc(cur, align, shift, zero, !side, &actual);
         w.ptr = (void *)actual;
         chain_post(&w);
         call_end();
@@ -410,8 +435,8 @@ static void *spied_alloc(struct thread_state *ts, const struct chain *ch, size_t
                                 .kind = kind, .heap = heap, .tag = tag,
                                 .delta = (uint64_t)(cur - size) };
         uint32_t site = stack ? stack_site(ts, &key) : site_get(ts, &key);
-        struct block b = { (uintptr_t)p, actual, (uintptr_t)real, size, site };
-        if (!blocks_publish(&b)) {
+        struct block b = { (uintptr_t)p, actual, (uintptr_t)real, size, site, side };
+        if (!(side ? blocks_publish_side(&b) : blocks_publish(&b))) {
             map_full();
             give_back(ch, &call, fp, p, real, w.called);
             void *q = real_alloc(size, align, zero);
@@ -481,7 +506,7 @@ static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
 {
     int saved = *ts->errno_ptr;
     struct block b;
-    bool found = ms_blocks_used && blocks_find((uintptr_t)p, &b);
+    bool found = program_block(p, &b);
     if (found && b.site == SITE_INTERNAL) {
         blocks_unpublish(b.addr);
         real_free((void *)b.real);
@@ -504,7 +529,13 @@ static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
     }
     call_begin(&call, fp);
     struct walk w = { .op = OP_FREE, .mask = mask, .ptr = p };
+    if (found) {
+        freeing.b = b;
+        freeing.released = false;
+        freeing.active = true;
+    }
     chain_pre(ch, &w);
+    freeing.active = false;
     /* A spy may return NULL to keep the block (a quarantine), or to take charge of a
      * pointer mallocspy does not know (one it freed already); then nothing is freed.  A
      * pointer no spy claims is reported, and never passed to the real free. */
@@ -523,10 +554,10 @@ static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
         }
         blocks_unpublish(b.addr);
         real_free((void *)b.real);
-    } else {
+    } else if (!freeing.released) {
         /* Taken in charge: the spy will free pActual itself, from a hook; it is no longer
          * the program's block. */
-        blocks_set_site(&b, SITE_INTERNAL);
+        blocks_set_site(&b, SITE_HELD);
         blocks_move_to_actual(&b);
     }
     chain_post(&w);
@@ -568,7 +599,7 @@ static void *spied_realloc(struct thread_state *ts, const struct chain *ch, void
 {
     int saved = *ts->errno_ptr;
     struct block b;
-    bool found = ms_blocks_used && blocks_find((uintptr_t)p, &b);
+    bool found = program_block(p, &b);
     if (found && b.site == SITE_INTERNAL) {
         void *q = relocate(&b, size, SITE_INTERNAL);
         if (q)
@@ -600,12 +631,12 @@ static void *spied_realloc(struct thread_state *ts, const struct chain *ch, void
     void *real = NULL;
     uintptr_t actual = 0;
     if (!w.failed) {
-        size_t off = block_extra(MS_ALIGN_MIN, shift_guess(ch, MS_ALIGN_MIN));
+        size_t off = block_extra(MS_ALIGN_MIN, shift_guess(ch, MS_ALIGN_MIN), true);
         if (found) {
             /* The header and what precedes the spies' region move with the block. */
             blocks_unpublish(b.addr);
             size_t before = b.actual - b.real;
-            if (before == off && cur <= SIZE_MAX - off) {
+            if (before == off && !b.headless && cur <= SIZE_MAX - off) {
                 real = real_realloc((void *)b.real, cur + off);
             } else if (cur <= SIZE_MAX - off) {
                 real = real_alloc(cur + off, MS_ALIGN_MIN, false);
@@ -615,8 +646,8 @@ static void *spied_realloc(struct thread_state *ts, const struct chain *ch, void
                     real_free((void *)b.real);
                 }
             }
-            if (!real)
-                blocks_publish(&b);        /* the old block is intact */
+            if (!real)                     /* the old block is intact */
+                b.headless ? blocks_publish_side(&b) : blocks_publish(&b);
         } else {
             /* A block from before any tracking: it gains a header, and moves. */
             real = cur <= SIZE_MAX - off ? real_alloc(cur + off, MS_ALIGN_MIN, false) : NULL;
@@ -645,7 +676,7 @@ static void *spied_realloc(struct thread_state *ts, const struct chain *ch, void
                             .kind = kind, .heap = heap, .tag = site ? site->key.tag : 0,
                             .delta = (uint64_t)(cur - size) };
     struct block nb = { (uintptr_t)q, actual, (uintptr_t)real, size,
-                        stack ? stack_site(ts, &key) : site_get(ts, &key) };
+                        stack ? stack_site(ts, &key) : site_get(ts, &key), false };
     if (!blocks_publish(&nb))
         map_full();
     if (w.called & ~mask)
@@ -699,7 +730,7 @@ size_t ms_core_get_size_in(const void *p, ms_call_kind kind, uint32_t heap, void
     struct block b;
     if (unlikely(ms_tls.guard) || unlikely(!ms_ready())) {
         if (ms_blocks_used && blocks_find((uintptr_t)p, &b))
-            return b.site != SITE_INTERNAL ? (size_t)b.size
+            return b.site > SITE_HELD ? (size_t)b.size
                  : real_usable_size((void *)b.real) - (b.addr - b.real);
         return real_usable_size((void *)p);
     }
@@ -707,7 +738,7 @@ size_t ms_core_get_size_in(const void *p, ms_call_kind kind, uint32_t heap, void
     op_begin(ts);
     int saved = errno;
     const struct chain *ch = registry_chain();
-    bool found = ms_blocks_used && blocks_find((uintptr_t)p, &b);
+    bool found = program_block(p, &b);
     const struct site *site = found ? site_by_id(b.site) : NULL;
     size_t result;
     if (found && b.site == SITE_INTERNAL) {
@@ -765,7 +796,7 @@ int ms_core_did_alloc_in(const void *p, uint32_t heap, void *fp)
     op_begin(ts);
     int saved = errno;
     const struct chain *ch = registry_chain();
-    bool found = ms_blocks_used && blocks_find((uintptr_t)p, &b);
+    bool found = program_block(p, &b);
     const struct site *site = found ? site_by_id(b.site) : NULL;
     int answer = found ? (!site || site->key.heap == heap)
                : (ms_table_complete || heap || unaligned) ? 0 : -1;

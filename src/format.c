@@ -142,25 +142,38 @@ size_t ms_format(char *buf, size_t cap, const char *fmt, ...)
  * other options, and a bad option is itself warned about). */
 static struct {
     int (*sink)(void);         /* the descriptor to write to; NULL until channels_init */
+    int (*fallback)(void);     /* where to write when that fails (the program's stderr) */
     char pending[4096];
     size_t npending;
 } diag;
 
-static void write_all(int fd, const char *buf, size_t n)
+static bool write_all(int fd, const char *buf, size_t n)
 {
-    for (size_t off = 0; fd >= 0 && off < n;) {
-        ssize_t w = write(fd, buf + off, n - off);
+    for (size_t off = 0; off < n;) {
+        ssize_t w = fd >= 0 ? write(fd, buf + off, n - off) : -1;
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0)
-            break;
+            return false;
         off += (size_t)w;
     }
+    return true;
 }
 
-void diag_set_sink(int (*sink)(void))
+/* A log that cannot be written (a full disk) is no place for the warning that says so. */
+static void emit(const char *buf, size_t n)
+{
+    int fd = diag.sink();
+    if (!write_all(fd, buf, n) && diag.fallback && diag.fallback() != fd)
+        write_all(diag.fallback(), buf, n);
+}
+
+void diag_set_sink(int (*sink)(void), int (*fallback)(void))
 {
     diag.sink = sink;
+    diag.fallback = fallback;
     if (diag.npending) {
-        write_all(sink(), diag.pending, diag.npending);
+        emit(diag.pending, diag.npending);
         diag.npending = 0;
     }
 }
@@ -183,7 +196,7 @@ void ms_warn(const char *fmt, ...)
             diag.npending += n;
         }
     } else {
-        write_all(diag.sink(), buf, n);
+        emit(buf, n);
     }
     errno = saved;
 }

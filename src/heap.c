@@ -214,7 +214,7 @@ struct collect {
 static void collect_block(const struct block *b, void *arg)
 {
     struct collect *c = arg;
-    if (b->site == SITE_INTERNAL)
+    if (b->site <= SITE_HELD)
         return;
     const struct site *s = site_by_id(b->site);
     if (!s || s->key.heap != c->heap)

@@ -14,6 +14,7 @@
 #include "mappings.h"
 #include "heap.h"
 #include "pool.h"
+#include "blocks.h"
 #include "channels.h"
 
 atomic_int ms_init_state;
@@ -30,12 +31,14 @@ static void fork_prepare(void)
     stacks_fork_prepare();
     modules_fork_prepare();
     mappings_fork_prepare();
+    blocks_fork_prepare();
     arena_fork_prepare();
 }
 
 static void fork_parent(void)
 {
     arena_fork_parent();
+    blocks_fork_parent();
     mappings_fork_parent();
     modules_fork_parent();
     stacks_fork_parent();
@@ -51,6 +54,7 @@ static void fork_child(void)
     /* Every lock is reset before anything that could take one runs. */
     loader_gate_fork_child();
     arena_fork_child();
+    blocks_fork_child();
     mappings_fork_child();
     modules_fork_child();
     heaps_fork_child();

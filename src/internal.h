@@ -50,7 +50,11 @@ static inline void ms_lock_reset(ms_lock *l) { atomic_store(&l->v, 0); }
 
 /* A site is what the blocks of one kind from one place share: their allocation stack, the
  * spies that saw them, how they were allocated, and how much the spies added. */
-enum { SITE_INTERNAL = 0 };    /* allocated inside mallocspy or a hook: not the program's */
+enum {
+    SITE_INTERNAL = 0,         /* allocated inside mallocspy or a hook: not the program's */
+    SITE_HELD = 1,             /* freed by the program, kept by a spy that took it in charge
+                                  (a quarantine): the program's pointer is no block any more */
+};
 struct site_key {
     uint32_t stack;            /* stack id, 0: none */
     uint32_t mask;             /* spies that saw the blocks */
@@ -411,7 +415,7 @@ extern bool ms_table_complete;
 /* ---- diagnostics ----------------------------------------------------------------------- */
 /* One line, "mallocspy: ...", to the log (log_path) or else the program's stderr;
  * formats %s %d %u %zu %lu %x %p only; never allocates.  Kept until the sink is set. */
-void diag_set_sink(int (*sink)(void));
+void diag_set_sink(int (*sink)(void), int (*fallback)(void));
 void ms_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 size_t ms_vformat(char *buf, size_t cap, const char *fmt, __builtin_va_list ap);
 size_t ms_format(char *buf, size_t cap, const char *fmt, ...)

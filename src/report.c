@@ -258,7 +258,7 @@ static uint64_t rss_peak_now(void)
 static bool build(struct report *r, const struct scan_entry *entry, pid_t exclude)
 {
     memset(r, 0, sizeof *r);
-    r->tracking_bytes = arena_bytes();
+    r->tracking_bytes = arena_bytes() + blocks_map_bytes();
     r->rss_peak = rss_peak_now();
     double t0 = seconds();
     r->scan_ok = scan_classify(&r->snap, &r->graph, entry, exclude, &r->stats);
@@ -565,7 +565,7 @@ static void write_json(struct writer *w, struct report *r)
              "\"threads_not_stopped\":%u,\"threads_not_scanned\":%u,"
              "\"stack_cache_hits\":%lu,"
              "\"stack_cache_misses\":%lu}}\n",
-          (unsigned long)arena_bytes(), (unsigned long)r->tracking_bytes,
+          (unsigned long)(arena_bytes() + blocks_map_bytes()), (unsigned long)r->tracking_bytes,
           (unsigned long)r->rss_peak, (unsigned long)blocks_map_bytes(), stacks_count(),
           sites_count(), secs, r->stats.threads_stopped, r->stats.threads_unstopped,
           r->stats.threads_unscanned,
@@ -640,6 +640,14 @@ void report_heap_leaks(const char *name, const uintptr_t *addr, const size_t *si
     }
     symbolizer_free(sym);
     ms_lock_release(&hl.lock);
+}
+
+static size_t heap_leak_groups(void)
+{
+    ms_lock_acquire(&hl.lock);
+    size_t n = hl.n;
+    ms_lock_release(&hl.lock);
+    return n;
 }
 
 void json_heap_leaks(struct writer *w, struct report *r)
@@ -749,11 +757,13 @@ static void write_pictures(struct report *r, const struct fg_item *it, size_t n)
 /* What the report will print needs names: leaks or errors to show, the profile in the
  * text, pictures.  A process that leaked nothing and erred nowhere needs none (its JSON
  * keeps module, offset and build ID), and starts no symbolizer. */
+static size_t heap_leak_groups(void);
+
 static bool needs_names(const struct report *r, bool text, bool json, bool pictures)
 {
     bool leaks = leaked(r, r->blocks) || (ms_opt.report_reachable && r->blocks[KIND_REACHABLE]);
     return pictures || errors_count() || ((text || json) && leaks) ||
-           (text && ms_opt.report == REPORT_PROFILE && prof.on);
+           (json && heap_leak_groups()) || (text && ms_opt.report == REPORT_PROFILE && prof.on);
 }
 
 /* The report is written once into nothing, to learn which frames it prints; they are named

@@ -568,7 +568,7 @@ static bool sort_blocks(struct snapshot *snap)
 static void add_block(const struct block *b, void *arg)
 {
     struct snapshot *s = arg;
-    if (b->site == SITE_INTERNAL)
+    if (b->site <= SITE_HELD)   /* mallocspy's own, or held by a spy: not the program's */
         return;
     if (!grow((void **)&s->b, &s->cap, sizeof *s->b, s->n + 1))
         return;

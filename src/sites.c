@@ -16,14 +16,16 @@ static struct {
     ms_lock lock;              /* table, next_id, pages */
     struct site_node *table;
     uint32_t next_id;
-} sites = { .lock = MS_LOCK_INIT, .next_id = 1 };
+} sites = { .lock = MS_LOCK_INIT, .next_id = 2 };
 
 void sites_init(void)
 {
-    /* Site 0 is SITE_INTERNAL: blocks allocated inside mallocspy or a spy's hook. */
-    static struct site internal;
+    /* Site 0 is SITE_INTERNAL: blocks allocated inside mallocspy or a spy's hook; site 1
+     * SITE_HELD: blocks a spy took in charge when the program freed them. */
+    static struct site internal = { .id = SITE_INTERNAL }, held = { .id = SITE_HELD };
     static struct site *page0[SITE_PAGE_SIZE];
-    page0[0] = &internal;
+    page0[SITE_INTERNAL] = &internal;
+    page0[SITE_HELD] = &held;
     ms_site_pages[0] = page0;
 }
 

@@ -30,7 +30,7 @@ static struct block block_of(size_t i)
 {
     uintptr_t real = (uintptr_t)arena_mem + i * STRIDE;
     struct block b = { real + BLOCK_HEADER + ref_shift[i], real + BLOCK_HEADER, real,
-                       ref_size[i], ref_site[i] };
+                       ref_size[i], ref_site[i], false };
     return b;
 }
 
@@ -107,7 +107,7 @@ END_TEST
 START_TEST(test_blocks_foreign_and_damaged)
 {
     unsigned char *m = fresh_arena(1 << 16);
-    struct block b = { (uintptr_t)m + 64, (uintptr_t)m + 64, (uintptr_t)m + 48, 100, 3 };
+    struct block b = { (uintptr_t)m + 64, (uintptr_t)m + 64, (uintptr_t)m + 48, 100, 3, false };
     ck_assert(blocks_publish(&b));
     struct block out;
     ck_assert(blocks_find(b.addr, &out));
@@ -128,6 +128,42 @@ START_TEST(test_blocks_foreign_and_damaged)
 }
 END_TEST
 
+/* Aligned blocks have no header (it would cost a whole alignment): their records are in
+ * the side table, found, walked, named by interior pointers and removed like the others. */
+START_TEST(test_blocks_side_table)
+{
+    unsigned char *m = fresh_arena(1 << 20);
+    struct block b[300], out;
+    for (int i = 0; i < 300; i++) {
+        uintptr_t real = ((uintptr_t)m + 4095) / 4096 * 4096 + (uintptr_t)i * 2048;
+        b[i] = (struct block){ real, real, real, 1000 + (uint64_t)i, (uint32_t)i + 1, true };
+        ck_assert(blocks_publish_side(&b[i]));
+    }
+    for (int i = 0; i < 300; i++) {
+        ck_assert(blocks_find(b[i].addr, &out));
+        ck_assert(out.headless);
+        ck_assert_uint_eq(out.size, 1000 + (uint64_t)i);
+        ck_assert_uint_eq(out.site, (uint32_t)i + 1);
+        ck_assert(!blocks_find(b[i].addr + 16, &out));
+    }
+    ck_assert(blocks_containing(b[7].addr + 999, &out));
+    ck_assert_uint_eq(out.addr, b[7].addr);
+    ck_assert_uint_eq(blocks_count(), 300);
+    blocks_set_site(&b[3], 77);
+    ck_assert(blocks_find(b[3].addr, &out));
+    ck_assert_uint_eq(out.site, 77);
+    for (int i = 0; i < 300; i += 2)
+        blocks_unpublish(b[i].addr);
+    ck_assert_uint_eq(blocks_count(), 150);
+    for (int i = 0; i < 300; i++)
+        ck_assert(blocks_find(b[i].addr, &out) == (i % 2 == 1));
+    for (int i = 1; i < 300; i += 2)
+        blocks_unpublish(b[i].addr);
+    ck_assert_uint_eq(blocks_count(), 0);
+    munmap(m, 1 << 20);
+}
+END_TEST
+
 /* Where the spies' region goes so that their shift lands the program's pointer on its
  * alignment, whatever the shift: the header fits before it, the real pointer is found
  * again, and odd or far shifts still work (the side table). */
@@ -138,15 +174,15 @@ START_TEST(test_blocks_layout)
     for (size_t a = 0; a < ARRAY_SIZE(aligns); a++)
         for (size_t s = 0; s < ARRAY_SIZE(shifts); s++) {
             size_t align = aligns[a], shift = shifts[s];
-            size_t extra = block_extra(align, shift);
+            size_t extra = block_extra(align, shift, true);
             unsigned char *m = fresh_arena(4 * 4096 + 16384);
             uintptr_t real = ((uintptr_t)m + align - 1) & ~(align - 1);
-            uintptr_t actual = block_actual(real, align, shift);
+            uintptr_t actual = block_actual(real, align, shift, true);
             ck_assert_uint_eq(actual, real + extra);
             ck_assert_uint_ge(actual - real, BLOCK_HEADER);
             ck_assert_msg((actual + shift) % align == 0, "align %zu shift %zu", align, shift);
             ck_assert_uint_lt(extra, BLOCK_HEADER + 8 + align + 1);
-            struct block b = { actual + shift, actual, real, 77, 5 }, out;
+            struct block b = { actual + shift, actual, real, 77, 5, false }, out;
             ck_assert(blocks_publish(&b));
             ck_assert(blocks_find(b.addr, &out));
             ck_assert_uint_eq(out.real, real);
@@ -174,7 +210,7 @@ static int stderr_fd(void) { return 2; }
  * to stderr, which the test captures. */
 static char *parse_capture(struct ms_options *o, const char *s)
 {
-    diag_set_sink(stderr_fd);
+    diag_set_sink(stderr_fd, NULL);
     const char *path = tmp_path("stderr");
     int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
     int saved = dup(2);
@@ -313,6 +349,7 @@ Suite *suite(void)
     tcase_add_test(t, test_blocks_against_reference);
     tcase_add_test(t, test_blocks_foreign_and_damaged);
     tcase_add_test(t, test_blocks_layout);
+    tcase_add_test(t, test_blocks_side_table);
     tcase_add_test(t, test_options_good);
     tcase_add_test(t, test_options_bad_values_warn_once_each);
     tcase_add_test(t, test_format);

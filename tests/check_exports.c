@@ -20,8 +20,9 @@ static const char *const api[] = {
     "ms_heap_minimize", "ms_register_spy", "ms_register_spy_flags", "ms_revoke_spy",
     "ms_spy_call", "ms_report_leaks", "ms_version",
 };
-/* Interposed later (C++ operators, the mmap family): allowed, not required. */
-static const char *const later[] = { "mmap", "munmap", "mremap", "mmap64" };
+/* Interposed later (C++ operators, the mmap family, dlclose for the module table):
+ * allowed, not required. */
+static const char *const later[] = { "mmap", "munmap", "mremap", "mmap64", "dlclose" };
 static const char *const cxx_prefix[] = { "_Znw", "_Zna", "_ZdlPv", "_ZdaPv" };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))

@@ -13,7 +13,8 @@ TEST_COMMON := tests/testutil.c tests/spies.c
 
 CHECK_SRC := $(filter-out tests/check_core.c,$(wildcard tests/check_*.c))
 CHECK_BIN := $(CHECK_SRC:tests/%.c=$(B)/tests/%) $(B)/tests/check_core
-PROG_C    := $(wildcard tests/progs/*.c)
+# Libraries the tests build themselves (tests/progs/*_lib.c) are no programs.
+PROG_C    := $(filter-out %_lib.c,$(wildcard tests/progs/*.c))
 PROG_CXX  := $(wildcard tests/progs/*.cc)
 PROG_BIN  := $(PROG_C:tests/progs/%.c=$(B)/tests/progs/%) \
              $(PROG_CXX:tests/progs/%.cc=$(B)/tests/progs/%)

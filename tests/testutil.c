@@ -457,10 +457,16 @@ const char *jstr(const struct jval *root, const char *path)
 
 int run_suite(Suite *s)
 {
+    /* The symbolizer's cache of every program the tests run goes to the build tree, one
+     * per test program, never to the user's own (~/.cache/mallocspy). */
+    char cache[PATH_MAX];
+    snprintf(cache, sizeof cache, "%s/tests/cache-%d", BUILD_DIR, (int)getpid());
+    setenv("XDG_CACHE_HOME", cache, 1);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
     int failed = srunner_ntests_failed(r);
     srunner_free(r);
+    remove_tree(cache);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 

@@ -15,9 +15,3 @@ __attribute__((noinline)) void plugin_leak(void)
     plugin_sink = NULL;
 }
 
-/* tests.mk builds every C file in tests/progs as a program too: as one (compiled as position-
- * independent executable code or not position-independent at all, never as -fPIC library
- * code) this file gets a main that does nothing. */
-#if !defined(__PIC__) || defined(__PIE__)
-int main(void) { return 0; }
-#endif

@@ -36,9 +36,3 @@ NOINLINE void scan_lib_drop(void)
     __asm__ volatile("" : : "r"(p) : "memory");
 }
 
-/* tests.mk builds every C file in tests/progs as a program too: as one (compiled as
- * position-independent executable code or not position-independent at all, never as -fPIC
- * library code) this file gets a main that does nothing. */
-#if !defined(__PIC__) || defined(__PIE__)
-int main(void) { return 0; }
-#endif

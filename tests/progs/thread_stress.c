@@ -28,6 +28,8 @@ struct queue {
 static struct queue queues[WORKERS];
 static atomic_int stop, bad;
 static const char *lib;
+static pthread_barrier_t leaked_all;   /* no churn before every leak is allocated: a stale
+                                          pointer to a freed block could then name one */
 static void *volatile leaked[WORKERS][LEAKS];
 
 NOINLINE static void stress_leak(int w)
@@ -77,6 +79,7 @@ static void *worker(void *arg)
     int w = (int)(intptr_t)arg;
     unsigned seed = (unsigned)w * 7919u + 1;
     stress_leak(w);
+    pthread_barrier_wait(&leaked_all);
     while (!atomic_load(&stop)) {
         size_t n = (size_t)(rand_r(&seed) % 200) + 1;
         unsigned char *p = rand_r(&seed) % 4 ? malloc(n) : calloc(1, n);
@@ -167,6 +170,7 @@ int main(int argc, char **argv)
     int seconds = atoi(argv[2]);
     for (int i = 0; i < WORKERS; i++)
         pthread_mutex_init(&queues[i].lock, NULL);
+    pthread_barrier_init(&leaked_all, NULL, WORKERS);
     pthread_t w[WORKERS], others[3];
     for (int i = 0; i < WORKERS; i++)
         pthread_create(&w[i], NULL, worker, (void *)(intptr_t)i);
