@@ -65,6 +65,7 @@ $(B)/src $(B)/preload $(B)/tests $(B)/tests/progs:
 	@mkdir -p $@
 
 include tests/tests.mk
+include src/symbolizer/symbolizer.mk
 
 # Shows mallocspy at work on the bundled example program.
 demo: all $(B)/tests/examples/demo
