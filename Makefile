@@ -97,7 +97,8 @@ install-bin:
 	chmod 755 $(DESTDIR)$(bindir)/mallocspy
 	install -d $(DESTDIR)$(datadir)
 	install -m 644 scripts/flamegraph.svg $(DESTDIR)$(datadir)/flamegraph.svg
-	sed -e 's|^MALLOCSPY_DATADIR = .*|MALLOCSPY_DATADIR = "$(datadir)"|' scripts/mallocspy-report \
+	sed -e 's|^MALLOCSPY_DATADIR = .*|MALLOCSPY_DATADIR = "$(datadir)"|' \
+	    -e 's|^MALLOCSPY_LIBEXEC = .*|MALLOCSPY_LIBEXEC = "$(libdir)/mallocspy"|' scripts/mallocspy-report \
 	    > $(DESTDIR)$(bindir)/mallocspy-report
 	chmod 755 $(DESTDIR)$(bindir)/mallocspy-report
 install-man:
