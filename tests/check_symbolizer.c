@@ -866,6 +866,8 @@ START_TEST(test_debuginfod_budget)
                       "answer %d: %s", i, p.r[i].status);
     ck_assert_msg(!strcmp(p.r[0].status, "late"), "the first frame is not late:\n%s", r.out);
     ck_assert_msg(atomic_load(&srv.accepted) >= 1, "debuginfod was never asked");
+    ck_assert_msg(p.nw == 1 && warnings_about(&p, "--timeout"), "not one W line saying the "
+                  "time ran out:\n%s", r.out);
     reply_free(&p);
     run_free(&r);
     remove_tree(dcache);

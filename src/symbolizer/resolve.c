@@ -49,6 +49,7 @@ static struct {
     double query_start;        /* when the running query began (monotonic) */
     bool cancelled;            /* the progress function stopped the running query */
     bool lib_tried;            /* libdebuginfod looked for, once */
+    bool late_said;            /* the budget's end was said, once */
     debuginfod_client *client;
     int (*find_debuginfo)(debuginfod_client *, const unsigned char *, int, char **);
     char **env;                /* the DEBUGINFOD_* variables ("K=V"), set only around queries */
@@ -168,6 +169,17 @@ static bool client_ready(void)
     return true;
 }
 
+/* The budget is spent: the frames still waiting for debug information are late. */
+static void out_of_time(bool *late)
+{
+    *late = true;
+    if (!rs.late_said) {
+        rs.late_said = true;
+        warn("debuginfod: the %g s allowed (--timeout) are spent; frames still without debug "
+             "information keep their module and offset", rs.budget);
+    }
+}
+
 /* Asks debuginfod for the debug file of a build ID: a descriptor and the path of the file
  * in its cache (malloc'd), or -1.  *late: the budget ran out before an answer. */
 static int debuginfod_find(const char *build_id, char **path, bool *late)
@@ -176,7 +188,7 @@ static int debuginfod_find(const char *build_id, char **path, bool *late)
     if (!rs.debuginfod)
         return -1;
     if (rs.spent >= rs.budget) {
-        *late = true;
+        out_of_time(late);
         return -1;
     }
     if (!client_ready())
@@ -191,7 +203,7 @@ static int debuginfod_find(const char *build_id, char **path, bool *late)
     env_put(false);
     if (fd < 0) {
         if (rs.cancelled || rs.spent >= rs.budget)
-            *late = true;
+            out_of_time(late);
         return -1;
     }
     *path = p;
