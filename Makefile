@@ -65,6 +65,7 @@ $(B)/src $(B)/preload $(B)/tests $(B)/tests/progs:
 	@mkdir -p $@
 
 include tests/tests.mk
+include src/symbolizer/symbolizer.mk
 
 # Shows mallocspy at work on the bundled example program.
 demo: all $(B)/tests/examples/demo
@@ -96,7 +97,8 @@ install-bin:
 	chmod 755 $(DESTDIR)$(bindir)/mallocspy
 	install -d $(DESTDIR)$(datadir)
 	install -m 644 scripts/flamegraph.svg $(DESTDIR)$(datadir)/flamegraph.svg
-	sed -e 's|^MALLOCSPY_DATADIR = .*|MALLOCSPY_DATADIR = "$(datadir)"|' scripts/mallocspy-report \
+	sed -e 's|^MALLOCSPY_DATADIR = .*|MALLOCSPY_DATADIR = "$(datadir)"|' \
+	    -e 's|^MALLOCSPY_LIBEXEC = .*|MALLOCSPY_LIBEXEC = "$(libdir)/mallocspy"|' scripts/mallocspy-report \
 	    > $(DESTDIR)$(bindir)/mallocspy-report
 	chmod 755 $(DESTDIR)$(bindir)/mallocspy-report
 install-man:

@@ -3,9 +3,11 @@
 # installed: installs them when run as root, otherwise names the exact command to run.
 set -e
 want_build="libunwind-dev uthash-dev check libdw-dev libelf-dev pkg-config"
-# chromium renders the flame graphs in the test suite, as a user sees them.
+# chromium renders the flame graphs in the test suite, as a user sees them; libc6-dbg is
+# the separate debug file check_symbolizer finds by build ID, and libdebuginfod1 the client
+# mallocspy-symbolizer --debuginfod loads.
 want_test="libjemalloc2 libtcmalloc-minimal4 python3 perl gcc g++ gdb valgrind binutils file
-           chromium fonts-dejavu-core"
+           chromium fonts-dejavu-core libc6-dbg libdebuginfod1"
 case "$1" in
     test) want="$want_build $want_test" ;;
     *) want="$want_build" ;;
