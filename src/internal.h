@@ -281,13 +281,16 @@ struct ms_options {
     char folded_path[4096];    /* folded stacks, weighted by `weight` */
     char flamegraph_path[4096];
     int weight;                /* enum prof_weight */
-    bool symbolize;            /* name frames with the symbolizer process (else module+offset) */
+    int symbolize;             /* name frames with the symbolizer process: SYMBOLIZE_* */
     char symbolizer[4096];     /* that program; "": found next to the library */
     bool symbol_cache;         /* the symbolizer keeps what it resolved in the user's cache */
     bool debuginfod;           /* the symbolizer may ask debuginfod (never in secure mode) */
     unsigned debuginfod_timeout; /* seconds, for all of a process's lookups */
 };
 enum { REPORT_TEXT = 0, REPORT_QUIET = 1, REPORT_PROFILE = 2 };
+/* symbolize=0: module+offset only; 1: name what is printed (a clean process's JSON stays
+ * unnamed); all: name every stack of the JSON report, the profile's sites too. */
+enum { SYMBOLIZE_NEVER = 0, SYMBOLIZE_PRINTED = 1, SYMBOLIZE_ALL = 2 };
 extern struct ms_options ms_opt;
 void options_defaults(struct ms_options *o);
 /* Parses a MALLOCSPY_OPTIONS string; warns on stderr about each bad item and goes on. */

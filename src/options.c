@@ -20,7 +20,7 @@ void options_defaults(struct ms_options *o)
     o->malloc_fill = o->free_fill = -1;
     o->sites_top = 10;
     o->timeline_ms = 10;
-    o->symbolize = true;
+    o->symbolize = SYMBOLIZE_PRINTED;
     o->symbol_cache = true;
     o->debuginfod_timeout = 5;
 }
@@ -318,10 +318,12 @@ static void parse_item(struct ms_options *o, const char *k, size_t klen, const c
         if (!set_path(o->flamegraph_path, sizeof o->flamegraph_path, v, vlen))
             bad_value(k, klen, v, vlen, "a file name");
     } else if (key_is(k, klen, "symbolize")) {
-        if (parse_bool(v, vlen, &b))
-            o->symbolize = b;
+        if (key_is(v, vlen, "all"))
+            o->symbolize = SYMBOLIZE_ALL;
+        else if (parse_bool(v, vlen, &b))
+            o->symbolize = b ? SYMBOLIZE_PRINTED : SYMBOLIZE_NEVER;
         else
-            bad_value(k, klen, v, vlen, "0 or 1");
+            bad_value(k, klen, v, vlen, "0, 1 or all");
     } else if (key_is(k, klen, "symbolizer")) {
         if (!set_path(o->symbolizer, sizeof o->symbolizer, v, vlen))
             bad_value(k, klen, v, vlen, "a program's path");

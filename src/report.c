@@ -763,6 +763,7 @@ static bool needs_names(const struct report *r, bool text, bool json, bool pictu
 {
     bool leaks = leaked(r, r->blocks) || (ms_opt.report_reachable && r->blocks[KIND_REACHABLE]);
     return pictures || errors_count() || ((text || json) && leaks) ||
+           (json && ms_opt.symbolize == SYMBOLIZE_ALL) ||
            (json && heap_leak_groups()) || (text && ms_opt.report == REPORT_PROFILE && prof.on);
 }
 

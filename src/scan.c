@@ -84,6 +84,33 @@ struct piece {
 
 /* ---- growable arrays in fresh pages (no lock may be taken during the stop) ------------- */
 
+/* While the maps read at the stop are in use, no page of ours is unmapped: the kernel may
+ * have merged our mapping with a neighbour the snapshot says is readable. */
+static struct {
+    bool on;
+    unsigned n;
+    void *p[128];
+    size_t len[128];
+} later;
+
+static void release(void *p, size_t len)
+{
+    if (later.on && later.n < ARRAY_SIZE(later.p)) {
+        later.p[later.n] = p;
+        later.len[later.n++] = len;
+    } else {
+        pages_free(p, len);
+    }
+}
+
+static void release_later(void)
+{
+    later.on = false;
+    for (unsigned i = 0; i < later.n; i++)
+        pages_free(later.p[i], later.len[i]);
+    later.n = 0;
+}
+
 static bool grow(void **p, size_t *cap, size_t elem, size_t need)
 {
     if (need <= *cap)
@@ -96,7 +123,7 @@ static bool grow(void **p, size_t *cap, size_t elem, size_t need)
         return false;
     if (*p) {
         memcpy(n, *p, *cap * elem);
-        pages_free(*p, *cap * elem);
+        release(*p, *cap * elem);
     }
     *p = n;
     *cap = ncap;
@@ -471,7 +498,8 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-static size_t tls_size;       /* read-only after scan_init */
+static size_t tls_size;       /* read-only after scan_init: the static TLS block, TCB in */
+static size_t tcb_size;       /* sizeof(struct pthread), which lies above tp */
 
 /* At start-up, not during a scan: dlsym may take loader locks a stopped thread holds. */
 void scan_init(void)
@@ -482,16 +510,21 @@ void scan_init(void)
     if (f)
         f(&sz, &al);
     tls_size = sz ? sz : 64 * 1024;
+    /* glibc tells its debugger the size of its thread descriptor. */
+    const uint32_t *tcb = dlsym(RTLD_DEFAULT, "_thread_db_sizeof_pthread");
+    tcb_size = tcb && *tcb && *tcb < 65536 ? *tcb : 0x1000;
 }
 
-static size_t static_tls_size(void) { return tls_size ? tls_size : 64 * 1024; }
-
-#define TCB_SPAN 0x1000          /* struct pthread lies above the thread pointer */
 #define RED_ZONE 128
 
 /* One thread's stack from sp up, its static TLS, and its registers.  A thread stopped by
  * the signal may have been in a leaf function that keeps live data in the red zone below
- * its stack pointer; one that called into mallocspy has none there. */
+ * its stack pointer; one that called into mallocspy has none there.
+ *
+ * glibc puts a thread's static TLS and its descriptor at the top of its stack mapping:
+ * [tp + tcb - tls_size, tp + tcb).  Nothing above that is the thread's, even when the
+ * kernel merged the mapping with the next one (which may be mallocspy's own pages, full
+ * of block addresses). */
 static void thread_roots(struct scanner *s, uintptr_t sp, uintptr_t tp, const uintptr_t *regs,
                          unsigned nregs, bool red_zone)
 {
@@ -500,16 +533,15 @@ static void thread_roots(struct scanner *s, uintptr_t sp, uintptr_t tp, const ui
     s->excl_hi = s->excl_lo + sizeof ms_tls;
     const struct mapping *m = mapping_at(s, sp);
     uintptr_t top = m ? m->hi : sp;
+    if (tp && tp > sp && tp + tcb_size < top)
+        top = tp + tcb_size;
     uintptr_t lo = red_zone && sp > RED_ZONE ? sp - RED_ZONE : sp;
     if (m && lo < m->lo)
         lo = m->lo;
     scan_range(s, lo, top);
     if (!tp)
         goto regs;
-    uintptr_t tls_lo = tp - static_tls_size(), tls_hi = tp + TCB_SPAN;
-    /* The TLS and the thread descriptor share the mapping that holds tp (the top of a
-     * thread's stack): whatever lies beyond it (often pages of mallocspy's own, full of
-     * block addresses) is no root. */
+    uintptr_t tls_hi = tp + tcb_size, tls_lo = tls_hi - (tls_size > tcb_size ? tls_size : tcb_size);
     const struct mapping *tm = mapping_at(s, tp);
     if (tm && tls_hi > tm->hi)
         tls_hi = tm->hi;
@@ -558,8 +590,8 @@ static bool sort_blocks(struct snapshot *snap)
     }
     if (src != snap->b)
         memcpy(snap->b, src, n * sizeof *src);
-    pages_free(tmp, n * sizeof *tmp);
-    pages_free(count, 65536 * sizeof *count);
+    release(tmp, n * sizeof *tmp);
+    release(count, 65536 * sizeof *count);
     return true;
 }
 
@@ -670,6 +702,7 @@ static void classify_stopped(struct scan_job *job)
     mappings_for_each(add_mapping, &s, true);
     struct snapshot *snap = s.snap;
     dl_iterate_phdr(find_self, &s);
+    later.on = true;
     if (!read_maps(&s) || !sort_blocks(snap))
         goto out;
     s.addr = pages_alloc((snap->n ? snap->n : 1) * sizeof *s.addr);
@@ -771,6 +804,7 @@ static void classify_stopped(struct scan_job *job)
     for (size_t i = 0; i < snap->n; i++)
         snap->b[i].mark = 0;
 out:
+    release_later();
     world_resume();
     job->stats->threads_stopped = 0;
     for (size_t i = 0; i < nthreads; i++)

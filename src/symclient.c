@@ -12,6 +12,7 @@
  * identity is checked before each use) and never written to.
  *
  * Protocol (src/symbolizer/): a batch of "M <id> <build-id|-> <path>" module declarations
+ * (the path percent-encoded)
  * and "F <id> <offset>" frames, ended by "E"; the helper reads it all before it answers
  * (so neither side can block on a full buffer) with one "R <status> <n>[\t<fn>\t<file>\t
  * <line>]..." line per frame, "W <text>" warnings, and "E". */
@@ -226,8 +227,24 @@ static bool start_helper(void)
         ms_format(sc.why, sizeof sc.why, "cannot start %s: %s", path, strerror(errno));
         return false;
     }
+    /* A program at exit may have closed its standard descriptors, and these may be 0, 1
+     * or 2: above 2, the child's dup2s cannot clobber one another. */
+    for (int i = 0; i < 2; i++)
+        if (sv[i] <= 2) {
+            int high = fcntl(sv[i], F_DUPFD_CLOEXEC, 3);
+            if (high >= 0) {
+                close(sv[i]);
+                sv[i] = high;
+            }
+        }
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0 && devnull <= 2) {
+        int high = fcntl(devnull, F_DUPFD_CLOEXEC, 3);
+        close(devnull);
+        devnull = high;
+    }
     struct spawn sp = { path, argv, helper_env(envbuf, sizeof envbuf, envslots, 32), sv[1],
-                        open("/dev/null", O_RDWR | O_CLOEXEC), 0, 0 };
+                        devnull, 0, 0 };
     char *stack = pages_alloc(CHILD_STACK);
     pid_t pid = -1;
     int err = ENOMEM;
@@ -338,14 +355,19 @@ static void mark_declared(uint32_t id)
     sc.declared[id] = 1;
 }
 
-/* Names and paths have no control characters on the wire; a path with a newline cannot
- * be declared (its frames stay module+offset). */
-static bool clean(const char *s)
+/* A path on the wire: '%' and the bytes a line cannot carry as %XX. */
+static void put_path(struct buf *b, const char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20)
-            return false;
-    return true;
+    static const char hex[] = "0123456789abcdef";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f || c == '%') {
+            char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+            put(b, e, 3);
+        } else {
+            put(b, (const char *)&c, 1);
+        }
+    }
 }
 
 static bool send_all(const char *p, size_t n, double limit)
@@ -509,10 +531,12 @@ bool symclient_resolve(struct symbol *const *s, size_t n, char *why, size_t cap)
     }
     for (size_t i = 0; i < n; i++) {
         const struct symbol *x = s[i];
-        if (!x->has_module || !x->module || x->module[0] != '/' || !clean(x->module))
+        if (!x->has_module || !x->module || x->module[0] != '/')
             continue;
         if (!declared(x->module_id)) {
-            putf(&req, "M %u %s %s\n", x->module_id, x->build_id ? x->build_id : "-", x->module);
+            putf(&req, "M %u %s ", x->module_id, x->build_id ? x->build_id : "-");
+            put_path(&req, x->module);
+            put(&req, "\n", 1);
             mark_declared(x->module_id);
         }
         putf(&req, "F %u %lx\n", x->module_id, (unsigned long)x->offset);

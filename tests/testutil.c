@@ -466,7 +466,14 @@ int run_suite(Suite *s)
     srunner_run_all(r, CK_NORMAL);
     int failed = srunner_ntests_failed(r);
     srunner_free(r);
-    remove_tree(cache);
+    /* Outside any test: no Check assertion may run here. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", cache, (char *)NULL);
+        _exit(127);
+    }
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 

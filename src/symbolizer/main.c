@@ -171,6 +171,37 @@ static size_t token(const char *s)
 }
 
 /* "M <modid> <build-id or -> <path>" */
+/* Paths come percent-encoded: "%XX" for '%' and for the control bytes a line cannot
+ * carry (a directory named with a newline).  False for a bad escape. */
+static bool unescape(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *in; in++) {
+        char c = *in;
+        if (c == '%') {
+            unsigned v = 0;
+            for (int k = 1; k <= 2; k++) {
+                char h = in[k];
+                unsigned d = h >= '0' && h <= '9' ? (unsigned)(h - '0')
+                           : h >= 'a' && h <= 'f' ? (unsigned)(h - 'a' + 10)
+                           : h >= 'A' && h <= 'F' ? (unsigned)(h - 'A' + 10) : 16u;
+                if (d == 16)
+                    return false;
+                v = v * 16 + d;
+            }
+            if (!v)
+                return false;
+            c = (char)v;
+            in += 2;
+        }
+        if (n + 1 >= cap)
+            return false;
+        out[n++] = c;
+    }
+    out[n] = 0;
+    return true;
+}
+
 static void m_line(char *line, long len)
 {
     const char *p = line + 2;
@@ -196,13 +227,14 @@ static void m_line(char *line, long len)
         }
         bid[ok ? l : 0] = 0;
     }
-    if (!ok) {
+    char path[4096];
+    if (!ok || !unescape(p + l + 1, path, sizeof path)) {
         malformed(line, len, "build ID or path");
         /* Frames of the id must not go to what it named before. */
         declare((uint32_t)id, NULL);
         return;
     }
-    declare((uint32_t)id, module_get(p + l + 1, have_bid ? bid : NULL));
+    declare((uint32_t)id, module_get(path, have_bid ? bid : NULL));
 }
 
 /* "F <modid> <offset hex>" */
