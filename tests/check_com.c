@@ -968,6 +968,28 @@ START_TEST(test_cxx_spy)
 }
 END_TEST
 
+/* The README's port of the documents' sample: its spy sees the six blocks, finds every
+ * header again, and is released by the last free after a pending revoke. */
+START_TEST(test_sample_example)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/tests/examples/com_spy_sample", BUILD_DIR);
+    const char *opts = getenv("MALLOCSPY_OPTIONS");
+    char *argv[] = { path, NULL };
+    struct run r = spy(argv, opts ? opts : "", NULL);
+    check_clean_exit(&r, "com_spy_sample");
+    ck_assert_msg(strstr(r.out, "IMalloc::GetSize: 32 (asked 32)\n") &&
+                  strstr(r.out, "before the frees: 6 allocation(s), 0 free(s), 6 live block(s)") &&
+                  strstr(r.out, "CoRevokeMallocSpy: E_ACCESSDENIED") &&
+                  strstr(r.out, "at the revoke: 6 allocation(s), 5 free(s), 1 live block(s) "
+                                "of 64 byte(s), 0 bad header(s)") &&
+                  strstr(r.out, "after the last free: 6 allocation(s), 6 free(s), 0 live "
+                                "block(s) of 0 byte(s), 0 bad header(s)"),
+                  "stdout:\n%s", r.out);
+    run_free(&r);
+}
+END_TEST
+
 static const char *const host_src = "com_host.c";
 
 /* The one definite leak group with fn as frame 0, of `bytes`, at the marker's line. */
@@ -1343,6 +1365,7 @@ Suite *suite(void)
     TCase *g = tcase_create("programs");
     tcase_set_timeout(g, 120);
     tcase_add_test(g, test_cxx_spy);
+    tcase_add_test(g, test_sample_example);
     tcase_add_test(g, test_reports);
     tcase_add_loop_test(g, test_header_compiles, 0, (int)NCOMPILERS);
     tcase_add_loop_test(g, test_functions_only, 0, (int)NCOMPILERS);
