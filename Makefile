@@ -109,6 +109,7 @@ install-man:
 	install -d $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3
 	install -m 644 man/mallocspy.1 $(DESTDIR)$(mandir)/man1/mallocspy.1
 	install -m 644 man/mallocspy.3 $(DESTDIR)$(mandir)/man3/mallocspy.3
+	install -m 644 man/mallocspy-com.3 $(DESTDIR)$(mandir)/man3/mallocspy-com.3
 	echo '.so man1/mallocspy.1' > $(DESTDIR)$(mandir)/man1/mallocspy-report.1
 
 # The benchmark of issue 5 (scripts/bench.py): mallocspy side by side with heaptrack,
