@@ -55,6 +55,8 @@ struct cspy {
     size_t request;                /* PreAlloc's request, for PostAlloc: COM's pair */
     atomic_long bad_headers;       /* a spied block without our header */
     /* the pair test */
+    bool revoke_in_post_free;      /* PostFree calls CoRevokeMallocSpy, once */
+    HRESULT revoke_result;
     bool slow;                     /* PreAlloc dawdles, to widen any window */
     atomic_int inside, max_inside; /* threads between a Pre and its Post */
 };
@@ -158,6 +160,10 @@ static void *STDMETHODCALLTYPE cs_pre_free(IMallocSpy *This, void *p, BOOL spied
 static void STDMETHODCALLTYPE cs_post_free(IMallocSpy *This, BOOL spied)
 {
     count(CSPY(This), H_POST_FREE, spied);
+    if (CSPY(This)->revoke_in_post_free) {
+        CSPY(This)->revoke_in_post_free = false;
+        CSPY(This)->revoke_result = CoRevokeMallocSpy();
+    }
     pair_out(CSPY(This));
 }
 static SIZE_T STDMETHODCALLTYPE cs_pre_realloc(IMallocSpy *This, void *p, SIZE_T cb,
@@ -425,6 +431,25 @@ START_TEST(test_release_on_the_last_free)
     ck_assert_int_eq(CoRegisterMallocSpy(&A.itf), S_OK);
     ck_assert_int_eq(CoRevokeMallocSpy(), S_OK);
     ck_assert_int_eq(A.releases, 2);
+}
+END_TEST
+
+/* A method may revoke its own spy: E_ACCESSDENIED at once, as the operation it runs in is
+ * not over, and the revoke completes when it is (nothing else of the spy's is live). */
+START_TEST(test_revoke_from_a_method)
+{
+    cspy_init(&A);
+    ck_assert_int_eq(CoRegisterMallocSpy(&A.itf), S_OK);
+    void *p = malloc(10);
+    sink = p;
+    A.revoke_in_post_free = true;
+    free(p);
+    int releases = A.releases;
+    HRESULT after = CoRevokeMallocSpy();
+    ck_assert_int_eq(A.revoke_result, E_ACCESSDENIED);
+    ck_assert_int_eq(releases, 1);
+    ck_assert_int_eq(after, CO_E_OBJNOTREG);
+    ck_assert_uint_eq(A.refs, 1);
 }
 END_TEST
 
@@ -1342,6 +1367,7 @@ Suite *suite(void)
     tcase_add_test(r, test_reference_counts);
     tcase_add_test(r, test_revoke_while_blocks_live);
     tcase_add_test(r, test_release_on_the_last_free);
+    tcase_add_test(r, test_revoke_from_a_method);
     suite_add_tcase(s, r);
     TCase *h = tcase_create("methods");
     tcase_add_test(h, test_fspyed);
