@@ -348,6 +348,42 @@ START_TEST(test_register_incomplete_vtable)
 }
 END_TEST
 
+/* mallocspy holds MS_MAX_SPIES spies at once, its own among them: with no room left the
+ * registration fails with E_OUTOFMEMORY and gives back the reference it took. */
+START_TEST(test_register_out_of_room)
+{
+    static const ms_spy_ops none = { 0 };
+    static ms_spy fill[MS_MAX_SPIES];
+    int n = 0;
+    while (n < MS_MAX_SPIES) {
+        fill[n].ops = &none;
+        int rc = ms_register_spy(&fill[n]);
+        if (rc == MS_E_OUTOFMEMORY)
+            break;
+        ck_assert_int_eq(rc, MS_OK);
+        n++;
+    }
+    cspy_init(&A);
+    ck_assert_int_eq(CoRegisterMallocSpy(&A.itf), E_OUTOFMEMORY);
+    ck_assert_int_eq(A.qi_spy, 1);
+    ck_assert_int_eq(A.releases, 1);
+    ck_assert_uint_eq(A.refs, 1);
+    ck_assert_int_eq(CoRevokeMallocSpy(), CO_E_OBJNOTREG);
+    /* Room again (a spy revoked with blocks live keeps its place until they go): it
+     * registers. */
+    int done = 0;
+    for (int i = 0; i < n; i++) {
+        int rc = ms_revoke_spy(&fill[i]);
+        ck_assert(rc == MS_OK || rc == MS_E_PENDING);
+        done += rc == MS_OK;
+    }
+    ck_assert_int_gt(done, 0);
+    ck_assert_int_eq(CoRegisterMallocSpy(&A.itf), S_OK);
+    HRESULT hr = CoRevokeMallocSpy();
+    ck_assert(hr == S_OK || hr == E_ACCESSDENIED);
+}
+END_TEST
+
 START_TEST(test_reference_counts)
 {
     cspy_init(&A);
@@ -696,8 +732,8 @@ static void *plain_thread(void *arg)
 {
     uintptr_t id = (uintptr_t)arg;
     for (int i = 0; i < PAIR_ROUNDS; i++) {
-        sink = malloc(16 * (id + 1) + (size_t)i % 7);
-        free(sink);
+        void *volatile p = malloc(16 * (id + 1) + (size_t)i % 7);
+        free(p);
     }
     return NULL;
 }
@@ -1364,6 +1400,7 @@ Suite *suite(void)
     TCase *r = tcase_create("register");
     tcase_add_test(r, test_register_results);
     tcase_add_test(r, test_register_incomplete_vtable);
+    tcase_add_test(r, test_register_out_of_room);
     tcase_add_test(r, test_reference_counts);
     tcase_add_test(r, test_revoke_while_blocks_live);
     tcase_add_test(r, test_release_on_the_last_free);
