@@ -56,6 +56,8 @@ struct cspy {
     atomic_long bad_headers;       /* a spied block without our header */
     /* the pair test */
     bool revoke_in_post_free;      /* PostFree calls CoRevokeMallocSpy, once */
+    IMallocSpy *register_in_release; /* Release registers this spy, once */
+    HRESULT register_result;
     HRESULT revoke_result;
     bool slow;                     /* PreAlloc dawdles, to widen any window */
     atomic_int inside, max_inside; /* threads between a Pre and its Post */
@@ -122,6 +124,11 @@ static ULONG STDMETHODCALLTYPE cs_add_ref(IMallocSpy *This)
 static ULONG STDMETHODCALLTYPE cs_release(IMallocSpy *This)
 {
     atomic_fetch_add(&CSPY(This)->releases, 1);
+    IMallocSpy *next = CSPY(This)->register_in_release;
+    if (next) {
+        CSPY(This)->register_in_release = NULL;
+        CSPY(This)->register_result = CoRegisterMallocSpy(next);
+    }
     return atomic_fetch_sub(&CSPY(This)->refs, 1) - 1;
 }
 static SIZE_T STDMETHODCALLTYPE cs_pre_alloc(IMallocSpy *This, SIZE_T cb)
@@ -142,6 +149,8 @@ static void *STDMETHODCALLTYPE cs_post_alloc(IMallocSpy *This, void *actual)
 {
     struct cspy *s = CSPY(This);
     count(s, H_POST_ALLOC, FALSE);
+    if (s->slow)
+        for (volatile int i = 0; i < 2000; i++) {}
     void *p = actual && s->header ? put_header(actual, s->request) : actual;
     pair_out(s);
     return p;
@@ -489,6 +498,26 @@ START_TEST(test_revoke_from_a_method)
 }
 END_TEST
 
+/* The spy counts as registered until its final Release returns: registering from inside it
+ * answers CO_E_OBJISREG (and does not hang: the revoke holds no lock of its own while it
+ * releases); once it has returned, another spy registers. */
+START_TEST(test_register_from_release)
+{
+    cspy_init(&A);
+    cspy_init(&B);
+    A.register_in_release = &B.itf;
+    ck_assert_int_eq(CoRegisterMallocSpy(&A.itf), S_OK);
+    HRESULT first = CoRevokeMallocSpy();
+    ck_assert_int_eq(first, S_OK);
+    ck_assert_int_eq(A.releases, 1);
+    ck_assert_int_eq(A.register_result, CO_E_OBJISREG);
+    ck_assert_int_eq(B.qi_spy, 0);
+    ck_assert_int_eq(CoRegisterMallocSpy(&B.itf), S_OK);
+    ck_assert_int_eq(CoRevokeMallocSpy(), S_OK);
+    ck_assert_int_eq(B.releases, 1);
+}
+END_TEST
+
 /* ---- the spy's methods ------------------------------------------------------------- */
 
 START_TEST(test_fspyed)
@@ -713,13 +742,13 @@ static size_t ctl_pre_alloc(ms_spy *self, size_t n)
 {
     (void)self;
     pair_in(&A);
-    for (volatile int i = 0; i < 2000; i++) {}
     A.request = n;
     return n;
 }
 static void *ctl_post_alloc(ms_spy *self, void *p)
 {
     (void)self;
+    for (volatile int i = 0; i < 2000; i++) {}
     if (A.request != ms_spy_call()->request)
         atomic_fetch_add(&A.bad_headers, 1);
     pair_out(&A);
@@ -1405,6 +1434,7 @@ Suite *suite(void)
     tcase_add_test(r, test_revoke_while_blocks_live);
     tcase_add_test(r, test_release_on_the_last_free);
     tcase_add_test(r, test_revoke_from_a_method);
+    tcase_add_test(r, test_register_from_release);
     suite_add_tcase(s, r);
     TCase *h = tcase_create("methods");
     tcase_add_test(h, test_fspyed);

@@ -404,19 +404,25 @@ void MALLOCSPY_CALLTYPE CoTaskMemFree(void *pv);
  * calls to the spy in between, as COM guarantees (so the process's allocations are
  * serialized while it is registered).
  * S_OK; E_INVALIDARG for NULL (checked first), for an object that refuses the
- * QueryInterface, or whose vtable has an empty slot (mallocspy checks; COM would call
- * it); CO_E_OBJISREG when a spy is registered or its revoke pending (the new object is
- * not asked anything); E_OUTOFMEMORY when mallocspy holds MS_MAX_SPIES spies already.
- * Beyond COM and Wine: ms_register_spy spies nest with it; PreAlloc's size is honoured
- * (Wine ignores it); every block keeps the alignment the program asked for only if the
- * spy moves pointers by a multiple of it (see mallocspy-com(3)). */
+ * QueryInterface, or whose vtable has an empty slot (an ms_spy_ops hook may be NULL; a
+ * COM spy's slot may not, and mallocspy refuses it rather than call it); CO_E_OBJISREG
+ * when a spy is registered or its revoke pending (the new object is not asked anything);
+ * E_OUTOFMEMORY when mallocspy holds MS_MAX_SPIES spies already.
+ * Beyond COM and Wine: ms_register_spy spies nest with it; PreAlloc's and PreRealloc's
+ * sizes are honoured (Wine allocates the request, and a header overflows); PostRealloc's
+ * fSpyed is the original block's (Wine: TRUE).  Every pointer the spy hands out must keep
+ * the alignment the program asked for: a header of a multiple of 16 bytes keeps malloc's
+ * (mallocspy-com(3), PORTING). */
 HRESULT MALLOCSPY_CALLTYPE CoRegisterMallocSpy(IMallocSpy *pMallocSpy);
 
 /* S_OK: revoked, and Release has been called.  CO_E_OBJNOTREG: none is registered.
  * E_ACCESSDENIED: blocks the spy saw are still live; the revoke is noted and completes
- * by itself (Release is called) when the last of them is freed, and until then the spy
- * sees those blocks but no new allocation.  Calling it again meanwhile answers
- * E_ACCESSDENIED again and changes nothing: once is enough. */
+ * by itself when the last of them is freed: Release is called then, on the thread that
+ * frees it.  Calling it again meanwhile answers E_ACCESSDENIED again and changes
+ * nothing: once is enough.  The spy counts as registered (CO_E_OBJISREG) until its
+ * Release has returned.  Beyond COM: while the revoke is pending the spy sees its own
+ * blocks' frees, reallocations and queries, but no new allocation, so that later
+ * allocations cannot put its release off forever. */
 HRESULT MALLOCSPY_CALLTYPE CoRevokeMallocSpy(void);
 
 /* The CLR host allocator: *ppMalloc gets an IHostMalloc (one per process, counted by

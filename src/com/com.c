@@ -116,8 +116,9 @@ enum { COM_NONE, COM_ACTIVE, COM_PENDING };
 
 /* COM has one registered spy, so one adapter does: the ms_spy the registry knows. */
 static struct {
-    pthread_mutex_t lock;      /* CoRegisterMallocSpy and CoRevokeMallocSpy; never taken by
-                                  a hook, so that a revoke may wait for running hooks */
+    pthread_mutex_t lock;      /* CoRegisterMallocSpy, and CoRevokeMallocSpy's change of
+                                  `state`; never taken by a hook, nor held while a revoke
+                                  waits for running hooks or calls the spy's Release */
     atomic_int state;          /* COM_*: NONE -> ACTIVE -> PENDING under `lock`; PENDING ->
                                   NONE by the release hook, on any thread, once the spy's
                                   Release has returned */
@@ -381,37 +382,33 @@ COM_EXPORT HRESULT CT CoRegisterMallocSpy(IMallocSpy *pMallocSpy)
 COM_EXPORT HRESULT CT CoRevokeMallocSpy(void)
 {
     pthread_mutex_lock(&com.lock);
-    HRESULT hr;
-    switch (atomic_load(&com.state)) {
-    case COM_NONE:
-        hr = CO_E_OBJNOTREG;
-        break;
-    case COM_PENDING:
-        /* Still registered, with blocks live: COM's revoke is already noted, and calling
-         * it once is enough. */
-        hr = E_ACCESSDENIED;
-        break;
-    default:
-        /* PENDING before the revoke: the release hook may run as soon as ms_revoke_spy
-         * lets go of the spy, on this thread (MS_OK) or on the one freeing the last
-         * block, and it is what sets COM_NONE. */
+    int state = atomic_load(&com.state);
+    if (state == COM_ACTIVE) {
+        /* PENDING before the revoke: the release hook may run as soon as ms_revoke_spy lets
+         * go of the spy, on this thread (MS_OK) or on the one freeing the last block, and it
+         * is what sets COM_NONE. */
         atomic_store(&com.state, COM_PENDING);
-        switch (ms_revoke_spy(&com.base)) {
-        case MS_OK:
-            hr = S_OK;             /* the release hook has run: Release was called */
-            break;
-        case MS_E_PENDING:
-            hr = E_ACCESSDENIED;   /* Release follows the last free */
-            break;
-        default:
-            /* The registry does not know the adapter: it cannot happen while the state
-             * says ACTIVE.  Said as COM would, with nothing released. */
-            atomic_store(&com.state, COM_NONE);
-            hr = CO_E_OBJNOTREG;
-            break;
-        }
-        break;
     }
     pthread_mutex_unlock(&com.lock);
-    return hr;
+    if (state == COM_NONE)
+        return CO_E_OBJNOTREG;
+    if (state == COM_PENDING) {
+        /* Still registered, with blocks live: COM's revoke is already noted, and calling it
+         * once is enough. */
+        return E_ACCESSDENIED;
+    }
+    /* Not under `lock`: the spy's Release, which may run in here, may call us again. */
+    switch (ms_revoke_spy(&com.base)) {
+    case MS_OK:
+        return S_OK;             /* the release hook has run: Release was called */
+    case MS_E_PENDING:
+        return E_ACCESSDENIED;   /* Release follows the last free */
+    default: {
+        /* The registry does not know the adapter: it cannot happen while the state said
+         * ACTIVE.  Said as COM would, with nothing released. */
+        int pending = COM_PENDING;
+        atomic_compare_exchange_strong(&com.state, &pending, COM_NONE);
+        return CO_E_OBJNOTREG;
+    }
+    }
 }
