@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define COBJMACROS
@@ -859,6 +860,51 @@ START_TEST(test_alignment_warning)
 }
 END_TEST
 
+/* fork while another thread is between a Pre method and its Post: the child starts with
+ * the spy between two pairs, never stuck in the middle of one, and its spy still works. */
+static atomic_bool churning;
+static void *churn(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&churning)) {
+        void *volatile p = malloc(24);
+        free(p);
+    }
+    return NULL;
+}
+
+START_TEST(test_fork)
+{
+    cspy_init(&A);
+    A.header = true;
+    A.slow = true;
+    ck_assert_int_eq(CoRegisterMallocSpy(&A.itf), S_OK);
+    atomic_store(&churning, true);
+    pthread_t t;
+    pthread_create(&t, NULL, churn, NULL);
+    int bad = 0;
+    for (int i = 0; i < 20; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            char *p = malloc(40);
+            bool ok = p && has_header(p, 40);
+            free(p);
+            _exit(ok && A.bad_headers == 0 ? 0 : 3);
+        }
+        int status = -1;
+        waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            bad++;
+    }
+    atomic_store(&churning, false);
+    pthread_join(t, NULL);
+    HRESULT hr = CoRevokeMallocSpy();
+    ck_assert_int_eq(bad, 0);
+    ck_assert_int_eq(A.bad_headers, 0);
+    ck_assert(hr == S_OK || hr == E_ACCESSDENIED);
+}
+END_TEST
+
 /* ---- IMalloc (CoGetMalloc) and the CoTaskMem family ------------------------------- */
 
 /* IMalloc::GetSize: the size asked for.  mallocspy knows it for every block when the
@@ -1448,6 +1494,7 @@ Suite *suite(void)
     tcase_set_timeout(p, 60);
     tcase_add_test(p, test_pre_post_pairs_are_serialized);
     tcase_add_test(p, test_unpaired_control);
+    tcase_add_test(p, test_fork);
     suite_add_tcase(s, p);
     TCase *m = tcase_create("imalloc");
     tcase_add_test(m, test_co_get_malloc);
