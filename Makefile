@@ -26,7 +26,7 @@ ENTRYFLAGS := -fno-omit-frame-pointer -fno-optimize-sibling-calls
 LIBLDFLAGS := -shared -Wl,-soname,libmallocspy.so -Wl,--no-undefined -Wl,--version-script=src/exports.map -Wl,-z,now -Wl,-z,relro
 LIBS    := -ldl -lpthread
 
-SRC     := $(wildcard src/*.c)
+SRC     := $(wildcard src/*.c) $(wildcard src/com/*.c)
 PRE     := $(wildcard preload/*.c)
 # The flame graph template (scripts/flamegraph.svg, also read by mallocspy-report) is
 # built into the library as a C string.
@@ -46,6 +46,10 @@ $(B)/src/%.o: src/%.c src/*.h include/mallocspy.h | $(B)/src
 	$(CC) $(LIBCFLAGS) -c $< -o $@
 $(B)/src/api.o: src/api.c src/*.h include/mallocspy.h | $(B)/src
 	$(CC) $(LIBCFLAGS) $(ENTRYFLAGS) -c $< -o $@
+# COM's names (CoTaskMemAlloc...) over the ms_ API: entry points too.
+$(B)/src/com/%.o: src/com/%.c src/com/*.h src/*.h include/mallocspy.h include/mallocspy/com.h \
+                  | $(B)/src/com
+	$(CC) $(LIBCFLAGS) $(ENTRYFLAGS) -c $< -o $@
 $(B)/preload/%.o: preload/%.c src/*.h include/mallocspy.h | $(B)/preload
 	$(CC) $(LIBCFLAGS) $(ENTRYFLAGS) -c $< -o $@
 
@@ -61,7 +65,7 @@ $(B)/gen/flamegraph_template.o: $(GEN)
 $(LIB): $(OBJ) src/exports.map
 	$(CC) $(LIBLDFLAGS) -o $@ $(OBJ) $(LIBS)
 
-$(B)/src $(B)/preload $(B)/tests $(B)/tests/progs:
+$(B)/src $(B)/src/com $(B)/preload $(B)/tests $(B)/tests/progs:
 	@mkdir -p $@
 
 include tests/tests.mk
@@ -89,6 +93,8 @@ install-lib: all
 install-headers:
 	install -d $(DESTDIR)$(incdir)
 	install -m 644 include/mallocspy.h $(DESTDIR)$(incdir)/mallocspy.h
+	install -d $(DESTDIR)$(incdir)/mallocspy
+	install -m 644 include/mallocspy/com.h $(DESTDIR)$(incdir)/mallocspy/com.h
 install-bin:
 	install -d $(DESTDIR)$(bindir)
 	sed -e 's|^MALLOCSPY_LIBDIR=.*|MALLOCSPY_LIBDIR="$(libdir)"|' \
@@ -105,6 +111,7 @@ install-man:
 	install -d $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3
 	install -m 644 man/mallocspy.1 $(DESTDIR)$(mandir)/man1/mallocspy.1
 	install -m 644 man/mallocspy.3 $(DESTDIR)$(mandir)/man3/mallocspy.3
+	install -m 644 man/mallocspy-com.3 $(DESTDIR)$(mandir)/man3/mallocspy-com.3
 	echo '.so man1/mallocspy.1' > $(DESTDIR)$(mandir)/man1/mallocspy-report.1
 
 # The benchmark of issue 5 (scripts/bench.py): mallocspy side by side with heaptrack,

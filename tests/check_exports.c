@@ -1,6 +1,7 @@
 /* The library's dynamic symbol table: it is loaded into arbitrary programs, so it may
- * export only the ms_ API and the allocator entry points it interposes; anything else
- * could capture a symbol of the program's.  And none of the API may be missing. */
+ * export only the ms_ API, the allocator entry points it interposes and COM's six
+ * functions (mallocspy/com.h); anything else could capture a symbol of the program's.
+ * And none of the API may be missing. */
 #include <check.h>
 #include <dlfcn.h>
 #include <link.h>
@@ -18,7 +19,13 @@ static const char *const c_entry[] = {
 static const char *const api[] = {
     "ms_get_malloc", "ms_alloc", "ms_realloc", "ms_free", "ms_get_size", "ms_did_alloc",
     "ms_heap_minimize", "ms_register_spy", "ms_register_spy_flags", "ms_revoke_spy",
-    "ms_spy_call", "ms_report_leaks", "ms_version",
+    "ms_spy_call", "ms_report_leaks", "ms_version", "ms_get_host_malloc",
+};
+/* COM's names, exactly these: a preloaded library takes any name it exports from the
+ * program (mallocspy-com(3)). */
+static const char *const com[] = {
+    "CoGetMalloc", "CoTaskMemAlloc", "CoTaskMemRealloc", "CoTaskMemFree",
+    "CoRegisterMallocSpy", "CoRevokeMallocSpy",
 };
 /* Interposed later (C++ operators, the mmap family, dlclose for the module table):
  * allowed, not required. */
@@ -39,7 +46,8 @@ static bool allowed(const char *name)
 {
     if (!strncmp(name, "ms_", 3))
         return true;
-    if (in_list(name, c_entry, N(c_entry)) || in_list(name, later, N(later)))
+    if (in_list(name, c_entry, N(c_entry)) || in_list(name, later, N(later)) ||
+        in_list(name, com, N(com)))
         return true;
     for (size_t i = 0; i < N(cxx_prefix); i++)
         if (!strncmp(name, cxx_prefix[i], strlen(cxx_prefix[i])))
@@ -115,7 +123,7 @@ static char *unexpected(const struct syms *s, size_t *count)
 START_TEST(test_only_api_and_allocator_exported)
 {
     struct syms s = dynamic_symbols(lib_path());
-    ck_assert_msg(s.n >= N(c_entry) + N(api), "nm listed only %zu symbols of %s", s.n,
+    ck_assert_msg(s.n >= N(c_entry) + N(api) + N(com), "nm listed only %zu symbols of %s", s.n,
                   lib_path());
     size_t bad;
     char *list = unexpected(&s, &bad);
@@ -137,6 +145,10 @@ START_TEST(test_entry_points_and_api_present)
         if (!has(&s, api[i]))
             snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s",
                      api[i]);
+    for (size_t i = 0; i < N(com); i++)
+        if (!has(&s, com[i]))
+            snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s",
+                     com[i]);
     ck_assert_msg(!missing[0], "not exported by %s:%s", lib_path(), missing);
     syms_free(&s);
 }
@@ -158,6 +170,12 @@ START_TEST(test_checker_rejects_foreign_symbols)
     ck_assert(!allowed("_ZN5mallocspy4heapEv"));
     ck_assert(!allowed("mallinfo"));
     ck_assert(!allowed("tracker_init"));
+    ck_assert(allowed("CoTaskMemAlloc"));
+    ck_assert(allowed("CoRevokeMallocSpy"));
+    ck_assert(!allowed("CoInitialize"));
+    ck_assert(!allowed("CoTaskMemAllocEx"));
+    ck_assert(!allowed("IID_IMallocSpy"));
+    ck_assert(!allowed("com_core_alloc"));
 
     void *h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
     ck_assert_ptr_nonnull(h);

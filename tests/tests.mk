@@ -18,7 +18,8 @@ PROG_C    := $(filter-out %_lib.c,$(wildcard tests/progs/*.c))
 PROG_CXX  := $(wildcard tests/progs/*.cc)
 PROG_BIN  := $(PROG_C:tests/progs/%.c=$(B)/tests/progs/%) \
              $(PROG_CXX:tests/progs/%.cc=$(B)/tests/progs/%)
-EXAMPLE_BIN := $(patsubst tests/examples/%.c,$(B)/tests/examples/%,$(wildcard tests/examples/*.c))
+EXAMPLE_BIN := $(patsubst tests/examples/%.c,$(B)/tests/examples/%,$(wildcard tests/examples/*.c)) \
+               $(patsubst tests/examples/%.cc,$(B)/tests/examples/%,$(wildcard tests/examples/*.cc))
 
 $(B)/tests/check_%: tests/check_%.c $(TEST_COMMON) tests/*.h $(LIB) | $(B)/tests
 	$(CC) $(TEST_CFLAGS) -fsanitize=undefined -fno-sanitize-recover=undefined $< $(TEST_COMMON) \
@@ -26,8 +27,8 @@ $(B)/tests/check_%: tests/check_%.c $(TEST_COMMON) tests/*.h $(LIB) | $(B)/tests
 
 # The core itself, linked statically (not interposing anything), under ASan and UBSan.
 CORE_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-$(B)/asan/%.o: src/%.c src/*.h include/mallocspy.h
-	@mkdir -p $(B)/asan
+$(B)/asan/%.o: src/%.c src/*.h src/com/*.h include/mallocspy.h include/mallocspy/com.h
+	@mkdir -p $(@D)
 	$(CC) $(BASE) -O1 -g -fno-omit-frame-pointer $(CORE_SAN) -c $< -o $@
 $(B)/tests/check_core: tests/check_core.c tests/testutil.c tests/*.h \
                        $(SRC:src/%.c=$(B)/asan/%.o) $(B)/gen/flamegraph_template.o | $(B)/tests
@@ -35,12 +36,12 @@ $(B)/tests/check_core: tests/check_core.c tests/testutil.c tests/*.h \
 	    $(SRC:src/%.c=$(B)/asan/%.o) $(B)/gen/flamegraph_template.o -o $@ $(CHECK_LIBS) \
 	    $(LIBS) -lm
 
-# Helper programs: built with debug information.  Only those that include mallocspy.h
-# link libmallocspy (it defines malloc, so --as-needed would keep it for any program);
-# the others are spied only when run under LD_PRELOAD.
+# Helper programs: built with debug information.  Only those that include mallocspy.h or
+# mallocspy/com.h link libmallocspy (it defines malloc, so --as-needed would keep it for
+# any program); the others are spied only when run under LD_PRELOAD.
 PROG_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-builtin -Iinclude -D_GNU_SOURCE
 MS_LINK := -L$(B) -Wl,-rpath,$(ABSB) -lmallocspy
-PROG_LIBS = $(if $(shell grep -l 'include "mallocspy.h"' $<),$(MS_LINK)) -lpthread -ldl
+PROG_LIBS = $(if $(shell grep -l 'include "mallocspy' $<),$(MS_LINK)) -lpthread -ldl
 $(B)/tests/progs/%: tests/progs/%.c tests/progs/progutil.h $(LIB) | $(B)/tests/progs
 	$(CC) $(PROG_CFLAGS) $< -o $@ $(PROG_LIBS)
 $(B)/tests/progs/%: tests/progs/%.cc tests/progs/progutil.h $(LIB) | $(B)/tests/progs
@@ -48,6 +49,9 @@ $(B)/tests/progs/%: tests/progs/%.cc tests/progs/progutil.h $(LIB) | $(B)/tests/
 $(B)/tests/examples/%: tests/examples/%.c $(LIB)
 	@mkdir -p $(B)/tests/examples
 	$(CC) $(PROG_CFLAGS) $< -o $@ $(PROG_LIBS)
+$(B)/tests/examples/%: tests/examples/%.cc $(LIB)
+	@mkdir -p $(B)/tests/examples
+	$(CXX) -std=c++11 -O1 -g -fno-omit-frame-pointer -Iinclude $< -o $@ $(PROG_LIBS)
 
 # Each entry: test program, then the MALLOCSPY_OPTIONS it runs with ("-": none).  Some
 # run twice, without and with the leak tracker, which must change nothing they check.
@@ -67,6 +71,8 @@ CHECK_RUNS := \
     check_scan report=quiet \
     check_family leak_check=0 \
     check_family report=quiet \
+    check_com leak_check=0 \
+    check_com report=quiet \
     check_errors report=quiet \
     check_profile report=quiet \
     check_stacks report=quiet \
