@@ -339,7 +339,7 @@ bool blocks_publish(const struct block *b)
 
 bool blocks_publish_side(const struct block *b)
 {
-    if ((b->addr >> ADDR_BITS) || (b->addr & ((1u << GRAIN_SHIFT) - 1)))
+    if (b->addr >> ADDR_BITS)
         return false;
     uint8_t *leaf = leaf_for(b->addr);
     if (!leaf || !side_put(b))
@@ -358,7 +358,7 @@ bool blocks_find(uintptr_t p, struct block *out)
     if (!leaf)
         return false;
     uint8_t code = __atomic_load_n(&leaf[slot_of(p)], __ATOMIC_ACQUIRE);
-    if (!code || (code != FAR && (p & ((1u << GRAIN_SHIFT) - 1))))
+    if (!code || (code < SIDE && (p & ((1u << GRAIN_SHIFT) - 1))))
         return false;
     if (code == SIDE)
         return side_get(p, out, false);

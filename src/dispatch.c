@@ -381,24 +381,29 @@ static void *guarded_realloc(void *p, size_t size)
 static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
                        ms_call_kind kind, uint32_t heap, void *fp);
 
-/* A block the spies saw allocated but the map could not take: the spies see it freed, and
- * it goes back to the real allocator. */
-static void give_back(const struct chain *ch, ms_call *call, void *fp, void *p, void *real,
-                      uint32_t called)
+static ms_call_kind release_kind(ms_call_kind k)
 {
-    call_begin(call, fp);
+    return k == MS_CALL_NEW ? MS_CALL_DELETE : k == MS_CALL_NEW_ARRAY ? MS_CALL_DELETE_ARRAY
+         : k == MS_CALL_TASK_ALLOC ? MS_CALL_TASK_FREE : MS_CALL_FREE;
+}
+
+/* A block the spies saw allocated that the program will not get (it came out off the
+ * alignment, or the map had no room for it): the spies see it freed, as the matching
+ * release would free it, and it goes back to the real allocator. */
+static void give_back(const struct chain *ch, const ms_call *alloc, void *fp, void *p,
+                      size_t size, void *real, uint32_t called)
+{
+    ms_call call = { .kind = release_kind(alloc->kind), .alignment = MS_ALIGN_MIN,
+                     .block = p, .block_size = size, .block_kind = alloc->kind,
+                     .block_known = true, .block_stack = alloc->stack,
+                     .allocator = alloc->allocator };
+    call_begin(&call, fp);
     struct walk f = { .op = OP_FREE, .mask = called, .ptr = p };
     chain_pre(ch, &f);
     chain_post(&f);
     call_end();
     if (!f.taken)
         real_free(real);
-}
-
-static ms_call_kind release_kind(ms_call_kind k)
-{
-    return k == MS_CALL_NEW ? MS_CALL_DELETE : k == MS_CALL_NEW_ARRAY ? MS_CALL_DELETE_ARRAY
-         : k == MS_CALL_TASK_ALLOC ? MS_CALL_TASK_FREE : MS_CALL_FREE;
 }
 
 /* The program asked: `heap` is 0 for the task allocator (malloc), `tag` a debug location
@@ -438,7 +443,7 @@ static void *spied_alloc(struct thread_state *ts, const struct chain *ch, size_t
         struct block b = { (uintptr_t)p, actual, (uintptr_t)real, size, site, side };
         if (!(side ? blocks_publish_side(&b) : blocks_publish(&b))) {
             map_full();
-            give_back(ch, &call, fp, p, real, w.called);
+            give_back(ch, &call, fp, p, size, real, w.called);
             void *q = real_alloc(size, align, zero);
             *ts->errno_ptr = q ? saved : ENOMEM;
             return q;
@@ -451,7 +456,8 @@ static void *spied_alloc(struct thread_state *ts, const struct chain *ch, size_t
         }
         /* The spies moved the pointer off the alignment the program asked for (their
          * shift was not what the chain had shown so far): the block goes back through the
-         * spies as a free, and the allocation is made again where the shift lands right. */
+         * spies as the matching release would free it, and the allocation is made again
+         * where the shift, now learned, lands right. */
         spied_free(ts, ch, p, release_kind(kind), heap, fp);
         if (attempt)
             break;

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -743,6 +745,119 @@ START_TEST(test_stacks_for_spies)
 }
 END_TEST
 
+/* ---- a COM spy's header -----------------------------------------------------------------
+ * A spy written the way COM's are: a fixed header (16 or 8 bytes, holding the size and a
+ * signature) in front of every block, knowing nothing of alignment.  The program must
+ * still get the alignment it asked for, and the spy's count of live blocks must come out
+ * right, so that its release runs when the last of them goes after a pending revoke. */
+struct com_like {
+    ms_spy base;
+    size_t header;
+    atomic_int live, released, misfound;
+};
+#define COM_SIG 0x4d53434fu
+static __thread size_t com_asked;
+
+static size_t com_pre_alloc(ms_spy *self, size_t request)
+{
+    com_asked = request;
+    return request + ((struct com_like *)self)->header;
+}
+static void *com_post_alloc(ms_spy *self, void *actual)
+{
+    struct com_like *c = (struct com_like *)self;
+    if (!actual)
+        return NULL;
+    uint32_t h[2] = { COM_SIG, (uint32_t)com_asked };
+    memcpy(actual, h, sizeof h);
+    atomic_fetch_add(&c->live, 1);
+    return (char *)actual + c->header;
+}
+static void *com_find(struct com_like *c, void *request, bool spied)
+{
+    if (!spied)
+        return request;
+    uint32_t h[2];
+    memcpy(h, (char *)request - c->header, sizeof h);
+    if (h[0] != COM_SIG)
+        atomic_fetch_add(&c->misfound, 1);
+    return (char *)request - c->header;
+}
+static void *com_pre_free(ms_spy *self, void *request, bool spied)
+{
+    struct com_like *c = (struct com_like *)self;
+    void *r = com_find(c, request, spied);
+    if (spied)
+        atomic_fetch_sub(&c->live, 1);
+    return r;
+}
+static void *com_pre_query(ms_spy *self, void *request, bool spied)
+{
+    return com_find((struct com_like *)self, request, spied);
+}
+static size_t com_post_get_size(ms_spy *self, size_t actual, bool spied)
+{
+    return spied ? actual - ((struct com_like *)self)->header : actual;
+}
+static void com_release(ms_spy *self) { atomic_fetch_add(&((struct com_like *)self)->released, 1); }
+static const ms_spy_ops com_ops = {
+    .pre_alloc = com_pre_alloc, .post_alloc = com_post_alloc, .pre_free = com_pre_free,
+    .pre_get_size = com_pre_query, .post_get_size = com_post_get_size,
+    .pre_did_alloc = com_pre_query, .release = com_release,
+};
+
+static void com_aligned(size_t header)
+{
+    static struct com_like c;
+    memset(&c, 0, sizeof c);
+    c.base.ops = &com_ops;
+    c.header = header;
+    ck_assert_int_eq(ms_register_spy(&c.base), MS_OK);
+    ms_malloc *m = ms_get_malloc();
+    for (int round = 0; round < 3; round++) {
+        static const size_t aligns[] = { 32, 64, 256, 4096 };
+        for (size_t i = 0; i < 4; i++) {
+            void *p = NULL;
+            ck_assert_int_eq(posix_memalign(&p, aligns[i], 100), 0);
+            ck_assert_msg((uintptr_t)p % aligns[i] == 0, "posix_memalign(%zu) under a "
+                          "%zu-byte header: %p", aligns[i], header, p);
+            memset(p, 1, 100);
+            ck_assert_uint_eq(ms_get_size(m, p), 100);
+            ck_assert_int_eq(ms_did_alloc(m, p), 1);
+            void *q = aligned_alloc(64, 128);
+            ck_assert_msg((uintptr_t)q % 64 == 0, "aligned_alloc(64) under a %zu-byte header: "
+                          "%p", header, q);
+            free(p);
+            free(q);
+        }
+        void *r = malloc(40);
+        ck_assert_msg((uintptr_t)r % 16 == 0, "malloc under a %zu-byte header: %p", header, r);
+        free(r);
+    }
+    ck_assert_int_eq(atomic_load(&c.misfound), 0);
+    ck_assert_int_eq(atomic_load(&c.live), 0);
+    /* One block still live: the revoke is pending, and release comes with its free. */
+    void *keep = NULL;
+    ck_assert_int_eq(posix_memalign(&keep, 256, 10), 0);
+    ck_assert_int_eq(ms_revoke_spy(&c.base), MS_E_PENDING);
+    ck_assert_int_eq(atomic_load(&c.released), 0);
+    free(keep);
+    ck_assert_int_eq(atomic_load(&c.released), 1);
+    ck_assert_int_eq(atomic_load(&c.live), 0);
+}
+
+START_TEST(test_com_header_keeps_alignment)
+{
+    com_aligned(16);
+}
+END_TEST
+
+START_TEST(test_com_odd_header_keeps_alignment)
+{
+    com_aligned(8);
+}
+END_TEST
+
 Suite *suite(void)
 {
     Suite *s = suite_create("spy");
@@ -768,6 +883,8 @@ Suite *suite(void)
     tcase_add_test(a, test_header_spy);
     tcase_add_test(a, test_header_spy_adopts_unspied_block_on_realloc);
     tcase_add_test(a, test_nested_header_spies);
+    tcase_add_test(a, test_com_header_keeps_alignment);
+    tcase_add_test(a, test_com_odd_header_keeps_alignment);
     suite_add_tcase(s, a);
     TCase *n = tcase_create("nesting");
     tcase_add_test(n, test_two_spies_nest);

@@ -410,9 +410,9 @@ void MALLOCSPY_CALLTYPE CoTaskMemFree(void *pv);
  * E_OUTOFMEMORY when mallocspy holds MS_MAX_SPIES spies already.
  * Beyond COM and Wine: ms_register_spy spies nest with it; PreAlloc's and PreRealloc's
  * sizes are honoured (Wine allocates the request, and a header overflows); PostRealloc's
- * fSpyed is the original block's (Wine: TRUE).  Every pointer the spy hands out must keep
- * the alignment the program asked for: a header of a multiple of 16 bytes keeps malloc's
- * (mallocspy-com(3), PORTING). */
+ * fSpyed is the original block's (Wine: TRUE).  Whatever header the spy adds, the program
+ * gets the alignment it asked for: mallocspy places the block so that the spy's shift
+ * lands the pointer on it (mallocspy-com(3)). */
 HRESULT MALLOCSPY_CALLTYPE CoRegisterMallocSpy(IMallocSpy *pMallocSpy);
 
 /* S_OK: revoked, and Release has been called.  CO_E_OBJNOTREG: none is registered.
