@@ -128,7 +128,6 @@ static struct {
                                   guarantees the pair runs with no other thread's calls to
                                   the spy in between (a spy may keep PreAlloc's request in a
                                   member for PostAlloc) */
-    atomic_bool warned;        /* the alignment warning was written */
     ms_spy base;               /* registered with ms_register_spy */
 } com = { .lock = PTHREAD_MUTEX_INITIALIZER, .pair = PTHREAD_MUTEX_INITIALIZER };
 
@@ -149,33 +148,6 @@ static inline void pair_leave(void)
     pthread_mutex_unlock(&com.pair);
 }
 
-/* A spy written for Windows may move a block by less than the alignment the program
- * asked for (an 8-byte header, or any header on posix_memalign's blocks): said once, on
- * stderr, without allocating. */
-static void check_alignment(const void *p)
-{
-    const ms_call *c = ms_spy_call();
-    if (!p || !c || !c->alignment || (uintptr_t)p % c->alignment == 0 ||
-        atomic_exchange(&com.warned, true))
-        return;
-    char msg[200] = "mallocspy: the IMallocSpy moved a block off the ";
-    size_t n = 0;
-    while (msg[n])
-        n++;
-    char digits[24];
-    size_t d = 0;
-    for (size_t a = c->alignment; a && d < sizeof digits; a /= 10)
-        digits[d++] = (char)('0' + a % 10);
-    while (d)
-        msg[n++] = digits[--d];
-    const char *rest = "-byte alignment the program asked for (see mallocspy-com(3), "
-                       "PORTING)\n";
-    while (*rest && n < sizeof msg)
-        msg[n++] = *rest++;
-    ssize_t w = write(2, msg, n);
-    (void)w;
-}
-
 static size_t hook_pre_alloc(ms_spy *self, size_t request)
 {
     (void)self;
@@ -192,7 +164,6 @@ static void *hook_post_alloc(ms_spy *self, void *actual)
     IMallocSpy *s = com.spy;
     void *p = s->lpVtbl->PostAlloc(s, actual);
     pair_leave();
-    check_alignment(p);
     return p;
 }
 
@@ -228,7 +199,6 @@ static void *hook_post_realloc(ms_spy *self, void *actual, bool spied)
     IMallocSpy *s = com.spy;
     void *p = s->lpVtbl->PostRealloc(s, actual, spied);
     pair_leave();
-    check_alignment(p);
     return p;
 }
 
