@@ -2,7 +2,7 @@
 # Makes sure the Debian packages the build (or, with "test", the test suite) needs are
 # installed: installs them when run as root, otherwise names the exact command to run.
 set -e
-want_build="libunwind-dev uthash-dev check libdw-dev libelf-dev pkg-config"
+want_build="uthash-dev check libdw-dev libelf-dev pkg-config"
 # chromium renders the flame graphs in the test suite, as a user sees them; libc6-dbg is
 # the separate debug file check_symbolizer finds by build ID, and libdebuginfod1 the client
 # mallocspy-symbolizer --debuginfod loads.
