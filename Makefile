@@ -14,19 +14,22 @@ VERSION := $(shell sed -n 's/^\#define MALLOCSPY_VERSION "\(.*\)"/\1/p' include/
 B := build
 
 WARN    := -Wall -Wextra -Werror
+# The library's own code: every function has its prototype in its module's header.
+LIBWARN := -Wmissing-prototypes -Wnested-externs -Wredundant-decls
 CFLAGS  ?= -O2 -g
-BASE    := -std=gnu11 $(WARN) -Iinclude -D_GNU_SOURCE
+BASE    := -std=gnu11 $(WARN) $(LIBWARN) -Iinclude -Isrc -D_GNU_SOURCE
 # The library is injected into other programs: hidden by default, no sanitizers, and
 # entry points keep their frame pointer (the stack cache starts from it).
 LIBCFLAGS := $(BASE) $(CFLAGS) -fPIC -fvisibility=hidden -fno-strict-aliasing \
-             -ftls-model=initial-exec
+             -ftls-model=initial-exec -MMD -MP
 ENTRYFLAGS := -fno-omit-frame-pointer -fno-optimize-sibling-calls
 # The soname lets a program linked with -lmallocspy and run under the preload share the
 # one copy the preload brought in.
 LIBLDFLAGS := -shared -Wl,-soname,libmallocspy.so -Wl,--no-undefined -Wl,--version-script=src/exports.map -Wl,-z,now -Wl,-z,relro
 LIBS    := -ldl -lpthread
 
-SRC     := $(wildcard src/*.c) $(wildcard src/com/*.c)
+# One folder per layer (src/README); the symbolizer is a program of its own.
+SRC     := $(filter-out src/symbolizer/%,$(wildcard src/*/*.c))
 PRE     := $(wildcard preload/*.c)
 # The flame graph template (scripts/flamegraph.svg, also read by mallocspy-report) is
 # built into the library as a C string.
@@ -42,21 +45,21 @@ all: deps $(LIB)
 deps:
 	@scripts/deps.sh
 
-$(B)/src/%.o: src/%.c src/*.h include/mallocspy.h | $(B)/src
-	$(CC) $(LIBCFLAGS) -c $< -o $@
-$(B)/src/api.o: src/api.c src/*.h include/mallocspy.h | $(B)/src
+# Headers are followed by the compiler's own dependency files (-MMD).
+$(B)/src/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(LIBCFLAGS) $(if $(filter $(ENTRY_SRC),$<),$(ENTRYFLAGS)) -c $< -o $@
+# The public API and COM's names (CoTaskMemAlloc...) are entry points too.
+ENTRY_SRC := src/core/api.c src/family/pool.c $(wildcard src/com/*.c)
+$(B)/preload/%.o: preload/%.c | $(B)/preload
 	$(CC) $(LIBCFLAGS) $(ENTRYFLAGS) -c $< -o $@
-# COM's names (CoTaskMemAlloc...) over the ms_ API: entry points too.
-$(B)/src/com/%.o: src/com/%.c src/com/*.h src/*.h include/mallocspy.h include/mallocspy/com.h \
-                  | $(B)/src/com
-	$(CC) $(LIBCFLAGS) $(ENTRYFLAGS) -c $< -o $@
-$(B)/preload/%.o: preload/%.c src/*.h include/mallocspy.h | $(B)/preload
-	$(CC) $(LIBCFLAGS) $(ENTRYFLAGS) -c $< -o $@
+-include $(OBJ:.o=.d)
 
 $(GEN): scripts/flamegraph.svg
 	@mkdir -p $(B)/gen
 	{ echo '/* Generated from scripts/flamegraph.svg by make. */'; \
-	  echo 'const char ms_flamegraph_template[] ='; \
+	  echo 'extern const char flamegraph_template[];'; \
+	  echo 'const char flamegraph_template[] ='; \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
 	  echo ';'; } > $@
 $(B)/gen/flamegraph_template.o: $(GEN)
@@ -65,7 +68,7 @@ $(B)/gen/flamegraph_template.o: $(GEN)
 $(LIB): $(OBJ) src/exports.map
 	$(CC) $(LIBLDFLAGS) -o $@ $(OBJ) $(LIBS)
 
-$(B)/src $(B)/src/com $(B)/preload $(B)/tests $(B)/tests/progs:
+$(B)/preload $(B)/tests $(B)/tests/progs:
 	@mkdir -p $@
 
 include tests/tests.mk

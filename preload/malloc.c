@@ -3,54 +3,56 @@
  * Built with frame pointers and without sibling calls: the core finds the program's frame
  * from ours. */
 #include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <unistd.h>
 
-#include "../src/internal.h"
+#include "core/entry.h"
 
 #define FRAME __builtin_frame_address(0)
 
 static inline bool power_of_two(size_t a) { return a && !(a & (a - 1)); }
 
-MS_EXPORT void *malloc(size_t size)
+PUBLIC void *malloc(size_t size)
 {
-    return ms_core_alloc(size, MS_ALIGN_MIN, false, MS_CALL_MALLOC, FRAME);
+    return core_alloc(size, ALIGN_MIN, false, MS_CALL_MALLOC, FRAME);
 }
 
-MS_EXPORT void free(void *p) { ms_core_free(p, MS_CALL_FREE, FRAME); }
+PUBLIC void free(void *p) { core_free(p, MS_CALL_FREE, FRAME); }
 
-MS_EXPORT void *calloc(size_t n, size_t size)
+PUBLIC void *calloc(size_t n, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) {
         errno = ENOMEM;
         return NULL;
     }
-    return ms_core_alloc(total, MS_ALIGN_MIN, true, MS_CALL_CALLOC, FRAME);
+    return core_alloc(total, ALIGN_MIN, true, MS_CALL_CALLOC, FRAME);
 }
 
-MS_EXPORT void *realloc(void *p, size_t size)
+PUBLIC void *realloc(void *p, size_t size)
 {
-    return ms_core_realloc(p, size, MS_CALL_REALLOC, FRAME);
+    return core_realloc(p, size, MS_CALL_REALLOC, FRAME);
 }
 
-MS_EXPORT void *reallocarray(void *p, size_t n, size_t size)
+PUBLIC void *reallocarray(void *p, size_t n, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) {
         errno = ENOMEM;
         return NULL;
     }
-    return ms_core_realloc(p, total, MS_CALL_REALLOC, FRAME);
+    return core_realloc(p, total, MS_CALL_REALLOC, FRAME);
 }
 
 /* Returns its error and never writes *res on failure; errno is the caller's. */
-MS_EXPORT int posix_memalign(void **res, size_t align, size_t size)
+PUBLIC int posix_memalign(void **res, size_t align, size_t size)
 {
     if (!power_of_two(align) || align % sizeof(void *))
         return EINVAL;
     int saved = errno;
-    void *p = ms_core_alloc(size, align, false, MS_CALL_MEMALIGN, FRAME);
+    void *p = core_alloc(size, align, false, MS_CALL_MEMALIGN, FRAME);
     errno = saved;
     if (!p)
         return ENOMEM;
@@ -60,34 +62,34 @@ MS_EXPORT int posix_memalign(void **res, size_t align, size_t size)
 
 /* C17: an alignment the implementation does not support gives NULL (EINVAL here, as
  * glibc 2.38 and later). */
-MS_EXPORT void *aligned_alloc(size_t align, size_t size)
+PUBLIC void *aligned_alloc(size_t align, size_t size)
 {
     if (!power_of_two(align)) {
         errno = EINVAL;
         return NULL;
     }
-    return ms_core_alloc(size, align, false, MS_CALL_MEMALIGN, FRAME);
+    return core_alloc(size, align, false, MS_CALL_MEMALIGN, FRAME);
 }
 
 /* glibc's memalign rounds an alignment that is not a power of two up to one. */
-MS_EXPORT void *memalign(size_t align, size_t size)
+PUBLIC void *memalign(size_t align, size_t size)
 {
     if (align > SIZE_MAX / 2 + 1) {
         errno = EINVAL;
         return NULL;
     }
-    size_t a = MS_ALIGN_MIN;
+    size_t a = ALIGN_MIN;
     while (a < align)
         a <<= 1;
-    return ms_core_alloc(size, a, false, MS_CALL_MEMALIGN, FRAME);
+    return core_alloc(size, a, false, MS_CALL_MEMALIGN, FRAME);
 }
 
-MS_EXPORT void *valloc(size_t size)
+PUBLIC void *valloc(size_t size)
 {
-    return ms_core_alloc(size, (size_t)sysconf(_SC_PAGESIZE), false, MS_CALL_MEMALIGN, FRAME);
+    return core_alloc(size, (size_t)sysconf(_SC_PAGESIZE), false, MS_CALL_MEMALIGN, FRAME);
 }
 
-MS_EXPORT void *pvalloc(size_t size)
+PUBLIC void *pvalloc(size_t size)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     if (size > SIZE_MAX - page) {
@@ -95,10 +97,10 @@ MS_EXPORT void *pvalloc(size_t size)
         return NULL;
     }
     size = (size + page - 1) & ~(page - 1);
-    return ms_core_alloc(size ? size : page, page, false, MS_CALL_MEMALIGN, FRAME);
+    return core_alloc(size ? size : page, page, false, MS_CALL_MEMALIGN, FRAME);
 }
 
-MS_EXPORT size_t malloc_usable_size(void *p)
+PUBLIC size_t malloc_usable_size(void *p)
 {
-    return ms_core_get_size(p, MS_CALL_USABLE_SIZE, FRAME);
+    return core_get_size(p, MS_CALL_USABLE_SIZE, FRAME);
 }

@@ -3,6 +3,7 @@
  * static arena, sites. */
 #include <check.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,13 @@
 
 #include <sys/mman.h>
 
-#include "../src/blocks.h"
-#include "../src/internal.h"
+#include "base/diag.h"
+#include "base/options.h"
+#include "base/thread.h"
+#include "core/blocks.h"
+#include "core/entry.h"
+#include "core/real.h"
+#include "core/sites.h"
 #include "testutil.h"
 
 /* ---- block map ----------------------------------------------------------------------- */
@@ -208,7 +214,7 @@ static int stderr_fd(void) { return 2; }
 
 /* Warnings wait for the channels (log_path is one of the options); here they go straight
  * to stderr, which the test captures. */
-static char *parse_capture(struct ms_options *o, const char *s)
+static char *parse_capture(struct options *o, const char *s)
 {
     diag_set_sink(stderr_fd, NULL);
     const char *path = tmp_path("stderr");
@@ -225,7 +231,7 @@ static char *parse_capture(struct ms_options *o, const char *s)
 
 START_TEST(test_options_good)
 {
-    struct ms_options o;
+    struct options o;
     char *err = parse_capture(&o, "log_path=/tmp/a%p.log:json_path=/tmp/r.json:depth=64:"
                                   "leak_check=0:exitcode=23:suppressions=/tmp/s.supp:"
                                   "report=quiet:report_reachable=1:report_signal=SIGUSR2");
@@ -263,7 +269,7 @@ START_TEST(test_options_bad_values_warn_once_each)
         { "nonsense=1", "nonsense" }, { "depth", "depth" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct ms_options o;
+        struct options o;
         char *err = parse_capture(&o, cases[i].in);
         /* One line, naming the option, and the default kept. */
         ck_assert_msg(strstr(err, cases[i].key), "%s: %s", cases[i].in, err);
@@ -275,7 +281,7 @@ START_TEST(test_options_bad_values_warn_once_each)
         free(err);
     }
     /* A bad item does not spoil the good ones around it. */
-    struct ms_options o;
+    struct options o;
     char *err = parse_capture(&o, "depth=8:bogus=1:exitcode=3::");
     ck_assert_uint_eq(o.depth, 8);
     ck_assert_int_eq(o.exitcode, 3);
@@ -289,12 +295,12 @@ END_TEST
 START_TEST(test_format)
 {
     char buf[128];
-    ms_format(buf, sizeof buf, "%s|%d|%u|%zu|%x|%p|%5d|%05u|%c|%%|%ld", "str", -42, 42u,
+    diag_format(buf, sizeof buf, "%s|%d|%u|%zu|%x|%p|%5d|%05u|%c|%%|%ld", "str", -42, 42u,
               (size_t)1234567890123, 0xbeefu, (void *)0x1234, 7, 42u, 'z', -9000000000L);
     ck_assert_str_eq(buf, "str|-42|42|1234567890123|beef|0x1234|    7|00042|z|%|-9000000000");
     /* Truncates, always terminated, and tells the length it wanted. */
     char small[8];
-    size_t n = ms_format(small, sizeof small, "%s", "0123456789");
+    size_t n = diag_format(small, sizeof small, "%s", "0123456789");
     ck_assert_uint_eq(n, 10);
     ck_assert_str_eq(small, "0123456");
 }
@@ -309,20 +315,25 @@ START_TEST(test_early_blocks_work_later)
     ck_assert(early_owns(p));
     ck_assert_uint_eq((uintptr_t)p % 16, 0);
     memcpy(p, "early bird", 11);
-    ck_assert_uint_eq(ms_core_get_size(p, MS_CALL_USABLE_SIZE, NULL), 100);
-    ck_assert_int_eq(ms_core_did_alloc(p, NULL), 1);
-    char *q = ms_core_realloc(p, 5000, MS_CALL_REALLOC, NULL);
+    ck_assert_uint_eq(core_get_size(p, MS_CALL_USABLE_SIZE, NULL), 100);
+    ck_assert_int_eq(core_heap_did_alloc(p, 0, NULL), 1);
+    char *q = core_realloc(p, 5000, MS_CALL_REALLOC, NULL);
     ck_assert_ptr_nonnull(q);
     ck_assert(!early_owns(q));
     ck_assert_str_eq(q, "early bird");
-    ms_core_free(q, MS_CALL_FREE, NULL);
-    ms_core_free(p, MS_CALL_FREE, NULL);   /* an arena block is never reused: no harm */
+    core_free(q, MS_CALL_FREE, NULL);
+    core_free(p, MS_CALL_FREE, NULL);   /* an arena block is never reused: no harm */
     char *a = early_alloc(10, 4096, false);
     ck_assert_uint_eq((uintptr_t)a % 4096, 0);
 }
 END_TEST
 
 /* ---- sites ------------------------------------------------------------------------------ */
+
+static void *site_from_other_thread(void *key)
+{
+    return (void *)(uintptr_t)site_get(thread_state(), key);
+}
 
 START_TEST(test_sites_are_shared)
 {
@@ -335,9 +346,12 @@ START_TEST(test_sites_are_shared)
     ck_assert_uint_eq(a, b);
     ck_assert_uint_ne(a, c);
     ck_assert_uint_eq(site_by_id(c)->key.delta, 24);
-    /* The same key from another thread's cache finds the same site. */
-    memset(ts->site_cache, 0, sizeof ts->site_cache);
-    ck_assert_uint_eq(site_get(ts, &k2), c);
+    /* The same key from another thread (its own cache empty) finds the same site. */
+    pthread_t t;
+    void *other;
+    ck_assert_int_eq(pthread_create(&t, NULL, site_from_other_thread, &k2), 0);
+    ck_assert_int_eq(pthread_join(t, &other), 0);
+    ck_assert_uint_eq((uintptr_t)other, c);
 }
 END_TEST
 

@@ -6,7 +6,7 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 # The test programs link libmallocspy, so their own allocations are spied; UBSan watches
 # them (ASan would bring an allocator of its own; it runs on the core in check_core).
-TEST_CFLAGS := -std=gnu11 $(WARN) -Wno-error=deprecated-declarations -Iinclude -Itests -O1 -g \
+TEST_CFLAGS := -std=gnu11 $(WARN) -Wno-error=deprecated-declarations -Iinclude -Isrc -Itests -O1 -g \
                -fno-omit-frame-pointer -fno-builtin -D_GNU_SOURCE -DBUILD_DIR='"$(ABSB)"' $(CHECK_CFLAGS)
 TEST_LDFLAGS := -L$(B) -Wl,-rpath,$(ABSB) -lmallocspy $(CHECK_LIBS) -lpthread -ldl -lm
 TEST_COMMON := tests/testutil.c tests/spies.c
@@ -21,15 +21,18 @@ PROG_BIN  := $(PROG_C:tests/progs/%.c=$(B)/tests/progs/%) \
 EXAMPLE_BIN := $(patsubst tests/examples/%.c,$(B)/tests/examples/%,$(wildcard tests/examples/*.c)) \
                $(patsubst tests/examples/%.cc,$(B)/tests/examples/%,$(wildcard tests/examples/*.cc))
 
-$(B)/tests/check_%: tests/check_%.c $(TEST_COMMON) tests/*.h $(LIB) | $(B)/tests
+# Programs that link libmallocspy need it to exist, not to be older than them: the library
+# is shared, so a change in it rebuilds none of them (order-only).
+$(B)/tests/check_%: tests/check_%.c $(TEST_COMMON) tests/*.h | $(LIB) $(B)/tests
 	$(CC) $(TEST_CFLAGS) -fsanitize=undefined -fno-sanitize-recover=undefined $< $(TEST_COMMON) \
 	    -o $@ $(TEST_LDFLAGS)
 
 # The core itself, linked statically (not interposing anything), under ASan and UBSan.
 CORE_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-$(B)/asan/%.o: src/%.c src/*.h src/com/*.h include/mallocspy.h include/mallocspy/com.h
+$(B)/asan/%.o: src/%.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE) -O1 -g -fno-omit-frame-pointer $(CORE_SAN) -c $< -o $@
+	$(CC) $(BASE) -O1 -g -fno-omit-frame-pointer $(CORE_SAN) -MMD -MP -c $< -o $@
+-include $(SRC:src/%.c=$(B)/asan/%.d)
 $(B)/tests/check_core: tests/check_core.c tests/testutil.c tests/*.h \
                        $(SRC:src/%.c=$(B)/asan/%.o) $(B)/gen/flamegraph_template.o | $(B)/tests
 	$(CC) $(TEST_CFLAGS) $(CORE_SAN) tests/check_core.c tests/testutil.c \
@@ -42,14 +45,14 @@ $(B)/tests/check_core: tests/check_core.c tests/testutil.c tests/*.h \
 PROG_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-builtin -Iinclude -D_GNU_SOURCE
 MS_LINK := -L$(B) -Wl,-rpath,$(ABSB) -lmallocspy
 PROG_LIBS = $(if $(shell grep -l 'include "mallocspy' $<),$(MS_LINK)) -lpthread -ldl
-$(B)/tests/progs/%: tests/progs/%.c tests/progs/progutil.h $(LIB) | $(B)/tests/progs
+$(B)/tests/progs/%: tests/progs/%.c tests/progs/progutil.h | $(LIB) $(B)/tests/progs
 	$(CC) $(PROG_CFLAGS) $< -o $@ $(PROG_LIBS)
-$(B)/tests/progs/%: tests/progs/%.cc tests/progs/progutil.h $(LIB) | $(B)/tests/progs
+$(B)/tests/progs/%: tests/progs/%.cc tests/progs/progutil.h | $(LIB) $(B)/tests/progs
 	$(CXX) -O1 -g -fno-omit-frame-pointer -Iinclude $< -o $@ $(PROG_LIBS)
-$(B)/tests/examples/%: tests/examples/%.c $(LIB)
+$(B)/tests/examples/%: tests/examples/%.c | $(LIB)
 	@mkdir -p $(B)/tests/examples
 	$(CC) $(PROG_CFLAGS) $< -o $@ $(PROG_LIBS)
-$(B)/tests/examples/%: tests/examples/%.cc $(LIB)
+$(B)/tests/examples/%: tests/examples/%.cc | $(LIB)
 	@mkdir -p $(B)/tests/examples
 	$(CXX) -std=c++11 -O1 -g -fno-omit-frame-pointer -Iinclude $< -o $@ $(PROG_LIBS)
 
@@ -79,8 +82,11 @@ CHECK_RUNS := \
     check_wrapper report=quiet \
     check_symbolizer report=quiet
 
-check: all test-deps $(CHECK_BIN) $(PROG_BIN) $(EXAMPLE_BIN)
-	@tests/run.sh $(B) $(CHECK_RUNS)
+# make check T=spy (or T="spy threads") runs those areas only; JOBS=n how many at once.
+T ?=
+CHECK_ONLY := $(foreach t,$(T),check_$(t))
+check: all test-deps $(if $(T),$(CHECK_ONLY:%=$(B)/tests/%),$(CHECK_BIN)) $(PROG_BIN) $(EXAMPLE_BIN)
+	@ONLY="$(CHECK_ONLY)" tests/run.sh $(B) $(CHECK_RUNS)
 
 test-deps:
 	@scripts/deps.sh test

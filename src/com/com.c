@@ -8,7 +8,7 @@
 
 #define CONST_VTABLE     /* our own tables are read-only; the layout is the same */
 #include "mallocspy/com.h"
-#include "core.h"
+#include "com/core.h"
 
 #define FRAME __builtin_frame_address(0)
 #define CT MALLOCSPY_CALLTYPE

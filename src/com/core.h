@@ -3,11 +3,11 @@
  * in the program's code rather than in ours.  Everything else src/com does goes through
  * the public API (mallocspy.h).  This is the only file of src/com that includes a header
  * of the core; what it takes from there is exactly:
- *   ms_core_alloc_in, ms_core_realloc_in, ms_core_free_in, ms_core_get_size_in,
- *   ms_core_did_alloc_in, ms_core_heap_minimize    (internal.h) the allocator's entries
- *   MS_ALIGN_MIN, MS_EXPORT                         (internal.h)
- *   ms_tls.guard                                    (internal.h) the per-thread guard
- *   heap_id_of, tag_get                             (heap.h) a heap's id, a debug tag */
+ *   core_heap_alloc, core_heap_realloc, core_heap_free, core_heap_get_size,
+ *   core_heap_did_alloc, core_heap_minimize     (core/dispatch.h) the allocator's entries
+ *   ALIGN_MIN, PUBLIC, guard_enter/leave        (base/base.h) the per-thread guard
+ *   heap_id_of                                  (core/heaps.h) a heap's id
+ *   tag_get                                     (base/tags.h) a debug tag */
 #ifndef MS_COM_CORE_H
 #define MS_COM_CORE_H
 
@@ -15,43 +15,44 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../internal.h"
-#include "../heap.h"
+#include "base/base.h"
+#include "base/tags.h"
+#include "core/dispatch.h"
+#include "core/heaps.h"
 
-#define COM_EXPORT MS_EXPORT
+#define COM_EXPORT PUBLIC
 
 /* `heap` 0 is the task allocator; `tag` a debug tag (0: none); `fp` the frame of the
  * entry point the program called. */
 static inline void *com_core_alloc(size_t size, uint32_t heap, uint32_t tag, void *fp)
 {
-    return ms_core_alloc_in(size, MS_ALIGN_MIN, false, MS_CALL_TASK_ALLOC, heap, tag, fp);
+    return core_heap_alloc(size, ALIGN_MIN, false, MS_CALL_TASK_ALLOC, heap, tag, fp);
 }
 static inline void *com_core_realloc(void *p, size_t size, void *fp)
 {
-    return ms_core_realloc_in(p, size, MS_CALL_TASK_REALLOC, 0, fp);
+    return core_heap_realloc(p, size, MS_CALL_TASK_REALLOC, 0, fp);
 }
 static inline void com_core_free(void *p, uint32_t heap, void *fp)
 {
-    ms_core_free_in(p, MS_CALL_TASK_FREE, heap, fp);
+    core_heap_free(p, MS_CALL_TASK_FREE, heap, fp);
 }
 static inline size_t com_core_get_size(const void *p, void *fp)
 {
-    return ms_core_get_size_in(p, MS_CALL_GET_SIZE, 0, fp);
+    return core_heap_get_size(p, MS_CALL_GET_SIZE, 0, fp);
 }
 static inline int com_core_did_alloc(const void *p, void *fp)
 {
-    return ms_core_did_alloc_in(p, 0, fp);
+    return core_heap_did_alloc(p, 0, fp);
 }
-static inline void com_core_heap_minimize(void) { ms_core_heap_minimize(); }
+static inline void com_core_heap_minimize(void) { core_heap_minimize(); }
 
 /* Whether p is a live block of `heap`, asked as the core asks itself (under the guard):
  * no spy sees this question, which the program never asked. */
 static inline bool com_core_heap_owns(const void *p, uint32_t heap)
 {
-    unsigned guard = ms_tls.guard;
-    ms_tls.guard = 1;
-    bool owns = ms_core_did_alloc_in(p, heap, NULL) == 1;
-    ms_tls.guard = guard;
+    unsigned guard = guard_enter();
+    bool owns = core_heap_did_alloc(p, heap, NULL) == 1;
+    guard_leave(guard);
     return owns;
 }
 

@@ -1,0 +1,42 @@
+/* The dispatcher's entries: every allocation of the program, through whichever door it
+ * came (malloc, operator new, ms_alloc, CoTaskMemAlloc, a private heap), is made here,
+ * through the spy chain.  Layers above ask it what the running hook was called for, and
+ * whether the block map holds every block. */
+#ifndef MS_DISPATCH_H
+#define MS_DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+/* `heap` 0 is the task allocator (malloc); `tag` a debug location (0: none); `fp` the
+ * frame of the entry point the program called (where its stack starts), NULL for none. */
+void *core_heap_alloc(size_t size, size_t align, bool zero, ms_call_kind kind, uint32_t heap,
+                      uint32_t tag, void *fp);
+void core_heap_free(void *p, ms_call_kind kind, uint32_t heap, void *fp);
+void *core_heap_realloc(void *p, size_t size, ms_call_kind kind, uint32_t heap, void *fp);
+size_t core_heap_get_size(const void *p, ms_call_kind kind, uint32_t heap, void *fp);
+int core_heap_did_alloc(const void *p, uint32_t heap, void *fp);
+void core_heap_minimize(void);
+
+/* The call as the reports name it ("malloc", "operator delete[]"...). */
+const char *core_call_name(ms_call_kind kind);
+
+/* What this thread's running hook was called for (ms_spy_call), and that call's entry
+ * frame (ms_spy_stack); call NULL outside a hook. */
+struct core_tls {
+    const ms_call *call;
+    void *call_fp;
+};
+extern TLS_IE struct core_tls core_tls;
+static inline const ms_call *core_call(void) { return core_tls.call; }
+
+/* Whether the block map holds every block of the program since start-up (the leak
+ * tracker is registered and memory never ran out): an unknown pointer is then a bad one. */
+extern bool core_complete;
+static inline bool core_table_complete(void) { return core_complete; }
+void core_set_table_complete(bool complete);
+
+#endif

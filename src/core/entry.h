@@ -1,0 +1,56 @@
+/* What the interposed entry points (preload/) call, and all they call: the allocation
+ * entries with the caller's frame, the page-mapping and loader calls, and C++'s
+ * out-of-memory contract. */
+#ifndef MS_ENTRY_H
+#define MS_ENTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/base.h"
+#include "core/dispatch.h"
+
+/* The task allocator's calls (heap 0, no tag). */
+static inline void *core_alloc(size_t size, size_t align, bool zero, ms_call_kind kind,
+                               void *fp)
+{
+    return core_heap_alloc(size, align, zero, kind, 0, 0, fp);
+}
+static inline void core_free(void *p, ms_call_kind kind, void *fp)
+{
+    core_heap_free(p, kind, 0, fp);
+}
+static inline void *core_realloc(void *p, size_t size, ms_call_kind kind, void *fp)
+{
+    return core_heap_realloc(p, size, kind, 0, fp);
+}
+static inline size_t core_get_size(const void *p, ms_call_kind kind, void *fp)
+{
+    return core_heap_get_size(p, kind, 0, fp);
+}
+
+/* operator new found no memory: the new-handler is called until it frees some (it may
+ * throw), then std::bad_alloc is thrown, or NULL returned for the nothrow forms. */
+void *core_new_failed(size_t size, size_t align, ms_call_kind kind, bool nothrow, void *fp);
+
+/* The page-mapping calls, forwarded to the real ones; the program's anonymous mappings
+ * are recorded (by the hooks the mappings module sets). */
+void *core_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, void *fp);
+int core_munmap(void *addr, size_t len);
+void *core_mremap(void *old, size_t oldlen, size_t len, int flags, void *want);
+/* dlclose: what was known of the library's addresses is forgotten. */
+int core_dlclose(void *handle);
+
+#endif
+
+/* The mappings module (family/) records the program's mappings through these, set at
+ * start-up; none is called inside mallocspy.  `fixed`: mapped with MAP_FIXED (inside a
+ * tracked region: a commit); `fp` the entry frame. */
+struct core_mapping_hooks {
+    void (*add)(uintptr_t addr, size_t len, bool fixed, void *fp);
+    void (*remove)(uintptr_t addr, size_t len);
+    void (*move)(uintptr_t old, size_t oldlen, uintptr_t addr, size_t len, bool keep_old);
+};
+void core_set_mapping_hooks(const struct core_mapping_hooks *h);

@@ -1,0 +1,601 @@
+/* The client side of mallocspy-symbolizer.  libdw, DWARF decompression, demangling and any
+ * debuginfod lookup are heavy and risky (at exit, a program's libraries may be torn down
+ * already; a server may never answer), so they run in a process of their own, started on
+ * the first need and kept for the rest of the program's life.
+ *
+ * The program must not notice it: the helper is started with clone(CLONE_VM|CLONE_VFORK)
+ * and no exit signal, so no SIGCHLD reaches the program and no waitpid(-1) of the
+ * program's reaps it (only __WALL waits see such a child); it gets a clean environment
+ * (no preload, no debuginfod unless asked), descriptors 0 and 1 on a socket of ours and
+ * 2 on /dev/null; we write with MSG_NOSIGNAL, so a helper that dies cannot raise SIGPIPE
+ * in the program.  A program that closes or reuses our descriptor is noticed (its
+ * identity is checked before each use) and never written to.
+ *
+ * Protocol (src/symbolizer/): a batch of "M <id> <build-id|-> <path>" module declarations
+ * (the path percent-encoded)
+ * and "F <id> <offset>" frames, ended by "E"; the helper reads it all before it answers
+ * (so neither side can block on a full buffer) with one "R <status> <n>[\t<fn>\t<file>\t
+ * <line>]..." line per frame, "W <text>" warnings, and "E". */
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "base/diag.h"
+#include "base/lock.h"
+#include "base/mem.h"
+#include "base/options.h"
+#include "output/channels.h"
+#include "output/symbolize.h"
+#include "output/symclient.h"
+#include "stacks/modules.h"
+
+#define PROGRAM "mallocspy-symbolizer"
+#define CHILD_STACK (64 * 1024)
+#define ANSWER_LIMIT 60         /* seconds a helper may take without debuginfod */
+#define MAX_STARTS 2            /* a helper that died is started once more, no more */
+
+static struct {
+    spinlock lock;              /* everything below: one batch at a time */
+    pid_t pid;                 /* 0: not running */
+    int fd;                    /* our end of the socket, -1 */
+    dev_t dev;
+    ino_t ino;
+    unsigned starts;
+    bool broken;               /* gave up for this process; why says why */
+    char why[320];
+    uint8_t *declared;         /* module ids declared to the running helper */
+    size_t ndeclared;
+    double deadline;           /* debuginfod's budget, shared by the process's batches */
+} sc = { .lock = SPIN_INIT, .fd = -1 };
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* ---- finding and starting the helper --------------------------------------------------- */
+
+/* The helper sits beside the library: <dir>/mallocspy/mallocspy-symbolizer once
+ * installed, <dir>/mallocspy-symbolizer in the build tree.  The library's own file is
+ * found in /proc/self/maps (dladdr would take the loader's lock). */
+static bool find_program(char *out, size_t cap)
+{
+    if (options.symbolizer[0]) {
+        diag_format(out, cap, "%s", options.symbolizer);
+        return true;
+    }
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    size_t len, tcap;
+    char *text = pages_read_fd(fd, &len, &tcap);
+    close(fd);
+    uintptr_t me = (uintptr_t)&find_program;
+    bool found = false;
+    for (char *line = text; line && *line && !found;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        char *e;
+        uintptr_t lo = (uintptr_t)strtoul(line, &e, 16);
+        uintptr_t hi = *e == '-' ? (uintptr_t)strtoul(e + 1, &e, 16) : 0;
+        char *path = strchr(line, '/');
+        char *slash = path ? strrchr(path, '/') : NULL;
+        if (me >= lo && me < hi && slash && (size_t)(slash - path) + 64 < cap) {
+            *slash = 0;
+            diag_format(out, cap, "%s/mallocspy/" PROGRAM, path);
+            if (access(out, X_OK) != 0)
+                diag_format(out, cap, "%s/" PROGRAM, path);
+            found = true;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    pages_free(text, tcap);
+    return found;
+}
+
+struct spawn {
+    const char *path;
+    char **argv, **envp;
+    int sock, devnull;
+    uint64_t mask;             /* the thread's signal mask, restored before exec */
+    int err;                   /* errno of a failed exec, written by the child */
+};
+
+struct k_sigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+
+/* Runs in the child, on its own stack, in the program's memory until execve: raw system
+ * calls only.  Signals arrive blocked; the program's handlers must not run here, so each
+ * caught signal goes back to its default before the mask is restored. */
+static int child_main(void *arg)
+{
+    struct spawn *sp = arg;
+    for (int s = 1; s <= 64; s++) {
+        struct k_sigaction old, dfl = { 0 };
+        if (s == SIGKILL || s == SIGSTOP ||
+            syscall(SYS_rt_sigaction, s, NULL, &old, 8) != 0 ||
+            old.handler == (void *)SIG_IGN || old.handler == (void *)SIG_DFL)
+            continue;
+        syscall(SYS_rt_sigaction, s, &dfl, NULL, 8);
+    }
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &sp->mask, NULL, 8);
+    if (syscall(SYS_dup2, sp->sock, 0) < 0 || syscall(SYS_dup2, sp->sock, 1) < 0 ||
+        syscall(SYS_dup2, sp->devnull, 2) < 0) {
+        sp->err = errno;
+        syscall(SYS_exit, 127);
+    }
+    syscall(SYS_execve, sp->path, sp->argv, sp->envp);
+    sp->err = errno;
+    syscall(SYS_exit, 127);
+    return 127;
+}
+
+/* A clean environment: the program's own is none of the helper's business, and must not
+ * preload mallocspy into it.  DEBUGINFOD_* only when asked, never in secure mode. */
+static char **helper_env(char *buf, size_t cap, char **slots, size_t nslots)
+{
+    size_t n = 0, used = 0;
+    if (options.debuginfod && !getauxval(AT_SECURE) && environ) {
+        for (char **e = environ; *e && n + 1 < nslots; e++) {
+            size_t len = strlen(*e) + 1;
+            if (strncmp(*e, "DEBUGINFOD_", 11) || used + len > cap)
+                continue;
+            memcpy(buf + used, *e, len);
+            slots[n++] = buf + used;
+            used += len;
+        }
+    }
+    slots[n] = NULL;
+    return slots;
+}
+
+/* $XDG_CACHE_HOME/mallocspy or ~/.cache/mallocspy; none in secure mode or when off. */
+static bool cache_dir(char *out, size_t cap)
+{
+    if (!options.symbol_cache || getauxval(AT_SECURE))
+        return false;
+    const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+    if (x && x[0] == '/')
+        diag_format(out, cap, "%s/mallocspy", x);
+    else if (h && h[0] == '/')
+        diag_format(out, cap, "%s/.cache/mallocspy", h);
+    else
+        return false;
+    return strlen(out) + 1 < cap;
+}
+
+static void forget_helper(void)
+{
+    sc.pid = 0;
+    sc.fd = -1;
+    if (sc.declared)
+        memset(sc.declared, 0, sc.ndeclared);
+}
+
+static void stop_helper(bool kill_it)
+{
+    if (sc.fd >= 0)
+        close(sc.fd);
+    if (sc.pid > 0) {
+        int st;
+        if (kill_it)
+            kill(sc.pid, SIGKILL);
+        waitpid(sc.pid, &st, __WALL | (kill_it ? 0 : WNOHANG));
+    }
+    forget_helper();
+}
+
+static bool start_helper(void)
+{
+    char path[4096];
+    if (!find_program(path, sizeof path)) {
+        diag_format(sc.why, sizeof sc.why, "cannot tell where " PROGRAM " is");
+        return false;
+    }
+    char cache[4096], timeout[16];
+    char *argv[8];
+    unsigned a = 0;
+    argv[a++] = path;
+    if (cache_dir(cache, sizeof cache)) {
+        argv[a++] = "--cache";
+        argv[a++] = cache;
+    }
+    if (options.debuginfod && !getauxval(AT_SECURE)) {
+        diag_format(timeout, sizeof timeout, "%u", options.debuginfod_timeout);
+        argv[a++] = "--debuginfod";
+        argv[a++] = "--timeout";
+        argv[a++] = timeout;
+    }
+    argv[a] = NULL;
+    char envbuf[8192];
+    char *envslots[32];
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        diag_format(sc.why, sizeof sc.why, "cannot start %s: %s", path, strerror(errno));
+        return false;
+    }
+    /* A program at exit may have closed its standard descriptors, and these may be 0, 1
+     * or 2: above 2, the child's dup2s cannot clobber one another. */
+    for (int i = 0; i < 2; i++)
+        if (sv[i] <= 2) {
+            int high = fcntl(sv[i], F_DUPFD_CLOEXEC, 3);
+            if (high >= 0) {
+                close(sv[i]);
+                sv[i] = high;
+            }
+        }
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0 && devnull <= 2) {
+        int high = fcntl(devnull, F_DUPFD_CLOEXEC, 3);
+        close(devnull);
+        devnull = high;
+    }
+    struct spawn sp = { path, argv, helper_env(envbuf, sizeof envbuf, envslots, 32), sv[1],
+                        devnull, 0, 0 };
+    char *stack = pages_alloc(CHILD_STACK);
+    pid_t pid = -1;
+    int err = ENOMEM;
+    if (stack && sp.devnull >= 0) {
+        uint64_t all = ~(uint64_t)0;
+        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &sp.mask, 8);
+        /* No exit signal: the program is told nothing of this child, and reaps it never. */
+        pid = clone(child_main, stack + CHILD_STACK, CLONE_VM | CLONE_VFORK, &sp);
+        err = errno;
+        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &sp.mask, NULL, 8);
+    } else if (sp.devnull < 0) {
+        err = errno;
+    }
+    pages_free(stack, CHILD_STACK);
+    if (sp.devnull >= 0)
+        close(sp.devnull);
+    close(sv[1]);
+    if (pid > 0 && sp.err) {
+        int st;
+        waitpid(pid, &st, __WALL);
+        err = sp.err;
+        pid = -1;
+    }
+    if (pid <= 0) {
+        close(sv[0]);
+        diag_format(sc.why, sizeof sc.why, "cannot start %s: %s", path, strerror(err));
+        return false;
+    }
+    int fd = chan_high_fd(sv[0]);
+    sc.fd = fd >= 0 ? fd : sv[0];
+    struct stat st;
+    fstat(sc.fd, &st);
+    sc.dev = st.st_dev;
+    sc.ino = st.st_ino;
+    sc.pid = pid;
+    sc.starts++;
+    return true;
+}
+
+/* Our descriptor is still our socket: a program that closes every descriptor, or opens
+ * a file that takes the number, must never receive our requests. */
+static bool still_ours(void)
+{
+    struct stat st;
+    return sc.fd >= 0 && fstat(sc.fd, &st) == 0 && st.st_dev == sc.dev && st.st_ino == sc.ino &&
+           S_ISSOCK(st.st_mode);
+}
+
+/* ---- one batch --------------------------------------------------------------------------- */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void put(struct buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 64 * 1024;
+        while (nc < b->len + n + 1)
+            nc *= 2;
+        char *q = pages_alloc(nc);
+        if (!q) {
+            b->oom = true;
+            return;
+        }
+        if (b->p) {
+            memcpy(q, b->p, b->len);
+            pages_free(b->p, b->cap);
+        }
+        b->p = q;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+static void putf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(struct buf *b, const char *fmt, ...)
+{
+    char tmp[4200];
+    __builtin_va_list ap;
+    __builtin_va_start(ap, fmt);
+    size_t n = diag_vformat(tmp, sizeof tmp, fmt, ap);
+    __builtin_va_end(ap);
+    put(b, tmp, n < sizeof tmp ? n : sizeof tmp - 1);
+}
+
+static bool declared(uint32_t id)
+{
+    return id < sc.ndeclared && sc.declared[id];
+}
+
+static void mark_declared(uint32_t id)
+{
+    if (id >= sc.ndeclared) {
+        size_t n = (id + 64) & ~(size_t)63;
+        uint8_t *d = arena_realloc(sc.declared, sc.ndeclared, n);
+        if (!d)
+            return;
+        sc.declared = d;
+        sc.ndeclared = n;
+    }
+    sc.declared[id] = 1;
+}
+
+/* A path on the wire: '%' and the bytes a line cannot carry as %XX. */
+static void put_path(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f || c == '%') {
+            char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+            put(b, e, 3);
+        } else {
+            put(b, (const char *)&c, 1);
+        }
+    }
+}
+
+static bool send_all(const char *p, size_t n, double limit)
+{
+    while (n) {
+        struct pollfd pf = { sc.fd, POLLOUT, 0 };
+        int ms = (int)((limit - now()) * 1000);
+        if (ms <= 0 || poll(&pf, 1, ms) <= 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        ssize_t w = send(sc.fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static char *keep(const char *s, size_t n)
+{
+    if (!n)
+        return NULL;
+    char *p = arena_alloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = 0;
+    }
+    return p;
+}
+
+/* "R <status> <n>[\t<fn>\t<file>\t<line>]...": the names of one symbol. */
+static void parse_answer(const char *line, struct symbol *s)
+{
+    const char *p = line + 2;
+    const char *sp = strchr(p, ' ');
+    if (!sp)
+        return;
+    bool late = !strncmp(p, "late", 4);
+    unsigned n = (unsigned)strtoul(sp + 1, NULL, 10);
+    if (late)
+        s->late = true;
+    if (!n || n > 64)
+        return;
+    const char *fn[64], *file[64];
+    int ln[64];
+    const char *f = strchr(sp, '\t');
+    unsigned k = 0;
+    while (f && k < n) {
+        const char *a = f + 1, *b = a ? strchr(a, '\t') : NULL;
+        const char *c = b ? strchr(b + 1, '\t') : NULL;
+        if (!b || !c)
+            break;
+        const char *d = strchr(c + 1, '\t');
+        fn[k] = keep(a, (size_t)(b - a));
+        file[k] = keep(b + 1, (size_t)(c - b - 1));
+        ln[k] = atoi(c + 1);
+        k++;
+        f = d;
+    }
+    if (!k)
+        return;
+    struct inline_frame *inl = k > 1 ? arena_alloc((k - 1) * sizeof *inl) : NULL;
+    if (k > 1 && !inl)
+        k = 1;
+    for (unsigned j = 0; j + 1 < k; j++)
+        inl[j] = (struct inline_frame){ fn[j], file[j] && ln[j] ? file[j] : NULL, ln[j] };
+    s->inl = inl;
+    s->ninline = k - 1;
+    s->function = fn[k - 1];
+    s->file = file[k - 1] && ln[k - 1] ? file[k - 1] : NULL;
+    s->line = ln[k - 1];
+    s->named = true;
+}
+
+/* Reads answers until "E"; returns false if the helper stopped or ran out of time. */
+static bool read_answers(struct symbol *const *s, size_t n, double limit, size_t nframes)
+{
+    struct buf in = { 0 };
+    size_t next = 0, parsed = 0;
+    bool said = false, done = false;
+    double start = now();
+    while (!done) {
+        double left = limit - now();
+        if (left <= 0)
+            break;
+        if (!said && now() - start >= 1.0) {
+            diag_warn("naming %zu frame(s) with " PROGRAM "; the report waits for it", nframes);
+            said = true;
+        }
+        struct pollfd pf = { sc.fd, POLLIN, 0 };
+        int ms = said ? (int)(left * 1000) : 1000;
+        int r = poll(&pf, 1, ms < 1 ? 1 : ms);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            continue;
+        char chunk[16384];
+        ssize_t got = read(sc.fd, chunk, sizeof chunk);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (got <= 0)
+            break;
+        put(&in, chunk, (size_t)got);
+        if (in.oom)
+            break;
+        for (;;) {
+            char *line = in.p + parsed;
+            char *nl = memchr(line, '\n', in.len - parsed);
+            if (!nl)
+                break;
+            *nl = 0;
+            parsed = (size_t)(nl - in.p) + 1;
+            if (line[0] == 'R' && line[1] == ' ') {
+                if (next < n)
+                    parse_answer(line, s[next]);
+                next++;
+            } else if (line[0] == 'W' && line[1] == ' ') {
+                diag_warn("%s", line + 2);
+            } else if (line[0] == 'E' && line[1] == 0) {
+                done = true;
+                break;
+            }
+        }
+    }
+    if (in.p)
+        pages_free(in.p, in.cap);
+    return done && next == n;
+}
+
+bool symclient_resolve(struct symbol *const *s, size_t n, char *why, size_t cap)
+{
+    if (!n)
+        return true;
+    unsigned guard = tls_guard;
+    tls_guard = 1;
+    spin_lock(&sc.lock);
+    bool ok = false;
+    struct buf req = { 0 };
+    if (sc.broken)
+        goto out;
+    if (sc.pid && !still_ours())
+        forget_helper();   /* not ours any more: never written to, never closed */
+    if (!sc.pid) {
+        if (sc.starts >= MAX_STARTS || !start_helper()) {
+            if (sc.starts >= MAX_STARTS)
+                diag_format(sc.why, sizeof sc.why, PROGRAM " stopped answering");
+            sc.broken = true;
+            goto out;
+        }
+    }
+    size_t nframes = 0;
+    struct symbol **todo = pages_alloc(n * sizeof *todo);
+    if (!todo) {
+        diag_format(sc.why, sizeof sc.why, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct symbol *x = s[i];
+        if (!x->has_module || !x->module || x->module[0] != '/')
+            continue;
+        if (!declared(x->module_id)) {
+            putf(&req, "M %u %s ", x->module_id, x->build_id ? x->build_id : "-");
+            put_path(&req, x->module);
+            put(&req, "\n", 1);
+            mark_declared(x->module_id);
+        }
+        putf(&req, "F %u %lx\n", x->module_id, (unsigned long)x->offset);
+        todo[nframes++] = (struct symbol *)x;
+    }
+    put(&req, "E\n", 2);
+    if (req.oom) {
+        diag_format(sc.why, sizeof sc.why, "out of memory");
+    } else if (nframes) {
+        if (options.debuginfod && !sc.deadline)
+            sc.deadline = now() + options.debuginfod_timeout + 5;
+        double limit = now() + ANSWER_LIMIT;
+        if (sc.deadline && sc.deadline > now())
+            limit = sc.deadline + ANSWER_LIMIT / 6;
+        if (send_all(req.p, req.len, limit) && read_answers(todo, nframes, limit, nframes)) {
+            ok = true;
+        } else {
+            int st = 0;
+            bool exited = sc.pid > 0 && waitpid(sc.pid, &st, __WALL | WNOHANG) == sc.pid;
+            if (exited && WIFSIGNALED(st))
+                diag_format(sc.why, sizeof sc.why, PROGRAM " was killed by signal %d",
+                          WTERMSIG(st));
+            else if (exited)
+                diag_format(sc.why, sizeof sc.why, PROGRAM " stopped (exit status %d)",
+                          WEXITSTATUS(st));
+            else
+                diag_format(sc.why, sizeof sc.why, PROGRAM " did not answer in time");
+            /* One that hung would hang again: not asked twice. */
+            sc.broken = !exited;
+            if (exited)
+                sc.pid = 0;
+            stop_helper(true);
+        }
+    } else {
+        ok = true;
+    }
+    pages_free(todo, n * sizeof *todo);
+out:
+    if (!ok)
+        diag_format(why, cap, "%s", sc.why);
+    if (req.p)
+        pages_free(req.p, req.cap);
+    spin_unlock(&sc.lock);
+    tls_guard = guard;
+    return ok;
+}
+
+/* The child after fork has no helper of its own: the parent's is the parent's. */
+void symclient_fork_child(void)
+{
+    spin_reset(&sc.lock);
+    if (sc.fd >= 0)
+        close(sc.fd);
+    forget_helper();
+    sc.starts = 0;
+    sc.broken = false;
+}

@@ -1,0 +1,94 @@
+/* report_signal: a signal asks a running process for a leak report.  The handler only
+ * writes to an eventfd; a thread of mallocspy's waits on it and writes the report, so the
+ * program is stopped only while the scan itself runs.  The thread is mallocspy's own: it
+ * is not stopped by the scan and its stack is not a root. */
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "base/diag.h"
+#include "base/options.h"
+#include "base/start.h"
+#include "report/report.h"
+
+static struct {
+    int fd;                    /* eventfd the handler writes to; -1 before start */
+    atomic_int tid;            /* the reporting thread */
+    struct sigaction previous;
+} rs = { .fd = -1 };
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    uint64_t one = 1;
+    if (rs.fd >= 0)
+        (void)!write(rs.fd, &one, sizeof one);
+    errno = saved;
+}
+
+static void *reporter(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    atomic_store(&rs.tid, (int)syscall(SYS_gettid));
+    int fd = rs.fd;
+    for (;;) {
+        uint64_t v;
+        ssize_t n = read(fd, &v, sizeof v);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != sizeof v)
+            return NULL;
+        report_run(false, NULL, NULL);
+    }
+}
+
+/* mallocspy's reporting thread, which no scan stops (it blocks every signal, and holds
+ * nothing of the program's); 0 if there is none. */
+pid_t report_signal_thread(void) { return rs.fd >= 0 ? (pid_t)atomic_load(&rs.tid) : 0; }
+
+void report_signal_start(void)
+{
+    if (!options.report_signal || !options.leak_check)
+        return;
+    unsigned guard = tls_guard;
+    tls_guard = 1;
+    rs.fd = eventfd(0, EFD_CLOEXEC);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    if (rs.fd < 0 || pthread_create(&t, &attr, reporter, NULL) != 0) {
+        diag_warn("cannot start the thread that answers report_signal: %s", strerror(errno));
+        if (rs.fd >= 0)
+            close(rs.fd);
+        rs.fd = -1;
+    } else {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(options.report_signal, &sa, &rs.previous);
+    }
+    pthread_attr_destroy(&attr);
+    tls_guard = guard;
+}
+
+/* The child has no reporting thread, and shares the parent's eventfd: its own of each. */
+void report_signal_fork_child(void)
+{
+    if (rs.fd < 0)
+        return;
+    close(rs.fd);
+    rs.fd = -1;
+    report_signal_start();
+}
