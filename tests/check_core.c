@@ -18,6 +18,8 @@
 #include "core/entry.h"
 #include "core/real.h"
 #include "core/sites.h"
+#include "stacks/stacks.h"
+#include "stacks/unwind.h"
 #include "testutil.h"
 
 /* ---- block map ----------------------------------------------------------------------- */
@@ -355,6 +357,86 @@ START_TEST(test_sites_are_shared)
 }
 END_TEST
 
+/* ---- unwinding allocates nothing ---------------------------------------------------------
+ * A stack is walked inside malloc itself, and inside signal handlers: the walker must not
+ * allocate (libunwind's rule, STYLE.md).  ASan calls these hooks on every allocation and
+ * free of the process; the walks below run with this thread's counter on. */
+int __sanitizer_install_malloc_and_free_hooks(void (*)(const volatile void *, size_t),
+                                              void (*)(const volatile void *));
+/* volatile: malloc is declared a leaf, which lets the compiler move these around it. */
+static __thread volatile int watching, seen;
+static void on_malloc(const volatile void *p, size_t n)
+{
+    (void)p;
+    (void)n;
+    seen += watching;
+}
+static void on_free(const volatile void *p)
+{
+    (void)p;
+    seen += watching;
+}
+
+__attribute__((noinline)) static const struct stack_rec *capture_at_depth(int depth)
+{
+    if (depth > 0) {
+        const struct stack_rec *r = capture_at_depth(depth - 1);
+        __asm__ volatile("" ::: "memory");   /* not a tail call: a frame per level */
+        return r;
+    }
+    return stack_capture(__builtin_frame_address(0));
+}
+
+__attribute__((noinline)) static int unwind_here(void)
+{
+    struct unw_regs rg;
+    UNW_CONTEXT(&rg);
+    int n = 0;
+    while (n < 256 && unw_step(&rg) > 0)
+        n++;
+    return n;
+}
+
+static void *walks(void *arg)
+{
+    (void)arg;
+    thread_state();
+    watching = 1;
+    /* A new thread's first walks (its cache made, modules learnt), then cached ones. */
+    const struct stack_rec *got[3];
+    for (int i = 0; i < 3; i++)     /* one call site: the same stack each time */
+        got[i] = capture_at_depth(i < 2 ? 20 : 7);
+    const struct stack_rec *a = got[0], *b = got[1], *c = got[2];
+    int frames = unwind_here();
+    watching = 0;
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_eq(a, b);
+    ck_assert_ptr_ne(a, c);
+    ck_assert_uint_ge(a->pub.depth, 21);
+    ck_assert_int_ge(frames, 3);
+    return NULL;
+}
+
+START_TEST(test_unwinding_allocates_nothing)
+{
+    ck_assert_int_ne(__sanitizer_install_malloc_and_free_hooks(on_malloc, on_free), 0);
+    /* The hooks see this thread's allocations when it watches (else this test proves
+     * nothing). */
+    watching = 1;
+    void *volatile probe = malloc(24);
+    free(probe);
+    watching = 0;
+    ck_assert_int_eq(seen, 2);
+    seen = 0;
+    walks(NULL);
+    ck_assert_int_eq(seen, 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, walks, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(seen, 0);
+}
+END_TEST
+
 Suite *suite(void)
 {
     Suite *s = suite_create("core");
@@ -369,6 +451,7 @@ Suite *suite(void)
     tcase_add_test(t, test_format);
     tcase_add_test(t, test_early_blocks_work_later);
     tcase_add_test(t, test_sites_are_shared);
+    tcase_add_test(t, test_unwinding_allocates_nothing);
     suite_add_tcase(s, t);
     return s;
 }

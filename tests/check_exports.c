@@ -1,7 +1,8 @@
 /* The library's dynamic symbol table: it is loaded into arbitrary programs, so it may
  * export only the ms_ API, the allocator entry points it interposes and COM's six
  * functions (mallocspy/com.h); anything else could capture a symbol of the program's.
- * And none of the API may be missing. */
+ * And none of the API may be missing.  src/exports.map names each one explicitly: it must
+ * hold exactly the headers' functions and the entry points, and the library exactly it. */
 #include <check.h>
 #include <dlfcn.h>
 #include <link.h>
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <ctype.h>
 
 #include "testutil.h"
 
@@ -42,9 +45,19 @@ static bool in_list(const char *name, const char *const *list, size_t n)
     return false;
 }
 
+/* The C++ operators' mangled names, all twenty. */
+static const char *const cxx[] = {
+    "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t",
+    "_ZnamSt11align_val_t", "_ZnwmSt11align_val_tRKSt9nothrow_t",
+    "_ZnamSt11align_val_tRKSt9nothrow_t", "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm",
+    "_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t", "_ZdlPvmSt11align_val_t",
+    "_ZdaPvmSt11align_val_t", "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t",
+    "_ZdlPvSt11align_val_tRKSt9nothrow_t", "_ZdaPvSt11align_val_tRKSt9nothrow_t",
+};
+
 static bool allowed(const char *name)
 {
-    if (!strncmp(name, "ms_", 3))
+    if (!strncmp(name, "ms_", 3) && name[3])
         return true;
     if (in_list(name, c_entry, N(c_entry)) || in_list(name, later, N(later)) ||
         in_list(name, com, N(com)))
@@ -59,6 +72,12 @@ struct syms {
     size_t n;
     char **name;
 };
+
+static void add(struct syms *s, const char *name, size_t len)
+{
+    s->name = realloc(s->name, (s->n + 1) * sizeof *s->name);
+    s->name[s->n++] = strndup(name, len);
+}
 
 static void syms_free(struct syms *s)
 {
@@ -154,6 +173,184 @@ START_TEST(test_entry_points_and_api_present)
 }
 END_TEST
 
+/* The functions a public header declares (not the static inline ones it defines), found
+ * in the preprocessor's output: an identifier followed by '(' outside any brace or
+ * parenthesis, whose declaration ends with ';'. */
+static struct syms header_functions(const char *text, const char *file)
+{
+    struct syms s = { 0, NULL };
+    int braces = 0, parens = 0;
+    const char *name = NULL;
+    size_t nlen = 0;
+    bool pending = false;     /* a declarator was seen at top level: `name` */
+    bool mine = false;        /* the line markers say the text is `file`'s own */
+    for (const char *p = text; *p; p++) {
+        if (*p == '#') {      /* line marker: # N "path" flags */
+            const char *q = strchr(p, '"'), *e = q ? strchr(q + 1, '"') : NULL;
+            const char *nl = strchr(p, '\n');
+            if (q && e && (!nl || q < nl)) {
+                size_t fl = strlen(file), pl = (size_t)(e - q - 1);
+                mine = pl >= fl && !strncmp(e - fl, file, fl);
+            }
+            if (!nl)
+                break;
+            p = nl;
+            continue;
+        }
+        if (isalpha((unsigned char)*p) || *p == '_') {
+            const char *q = p;
+            while (isalnum((unsigned char)*q) || *q == '_')
+                q++;
+            const char *r = q;
+            while (*r == ' ' || *r == '\t' || *r == '\n')
+                r++;
+            bool keyword = (size_t)(q - p) == 14 && !strncmp(p, "_Static_assert", 14);
+            if (!braces && !parens && *r == '(' && strncmp(p, "__", 2) && !keyword &&
+                !pending) {
+                name = p;
+                nlen = (size_t)(q - p);
+                pending = true;
+            }
+            p = q - 1;
+            continue;
+        }
+        switch (*p) {
+        case '(': parens++; break;
+        case ')': parens--; break;
+        case '{':
+            if (!braces && !parens)
+                pending = false;   /* a definition (static inline), or a struct body */
+            braces++;
+            break;
+        case '}': braces--; break;
+        case ';':
+            if (!braces && !parens) {
+                if (pending && mine)
+                    add(&s, name, nlen);
+                pending = false;
+            }
+            break;
+        }
+    }
+    return s;
+}
+
+static struct syms declared_in(const char *header)
+{
+    char *argv[] = { "cc", "-E", "-D_GNU_SOURCE", "-I", (char *)repo_file("include"),
+                     (char *)repo_file(header), NULL };
+    const char *env[] = { "LD_PRELOAD=", "LANG=C", "LC_ALL=C", NULL };
+    struct run r = run_cmd(argv, env, NULL);
+    ck_assert_msg(r.status == 0, "cc -E %s: status %d\n%s", header, r.status, r.err);
+    struct syms s = header_functions(r.out, header);
+    run_free(&r);
+    return s;
+}
+
+/* The names under `global:` in a version script, and whether any is a pattern. */
+static struct syms map_names(const char *path, bool *pattern)
+{
+    char *text = read_file(path);
+    ck_assert_msg(text, "cannot read %s", path);
+    struct syms s = { 0, NULL };
+    *pattern = false;
+    /* Comments out first. */
+    for (char *c = strstr(text, "/*"); c; c = strstr(c, "/*")) {
+        char *e = strstr(c + 2, "*/");
+        ck_assert_msg(e, "unterminated comment in %s", path);
+        memset(c, ' ', (size_t)(e + 2 - c));
+    }
+    char *g = strstr(text, "global:"), *l = strstr(text, "local:");
+    ck_assert_msg(g && l && l > g, "%s has no global: and local: sections", path);
+    *l = 0;
+    for (char *save = NULL, *tok = strtok_r(g + 7, " \t\n;", &save); tok;
+         tok = strtok_r(NULL, " \t\n;", &save)) {
+        if (strpbrk(tok, "*?["))
+            *pattern = true;
+        add(&s, tok, strlen(tok));
+    }
+    free(text);
+    return s;
+}
+
+START_TEST(test_map_is_explicit_and_matches_headers)
+{
+    bool pattern;
+    struct syms map = map_names(repo_file("src/exports.map"), &pattern);
+    ck_assert_msg(!pattern, "src/exports.map exports by pattern: list each name");
+    struct syms api = declared_in("include/mallocspy.h");
+    struct syms com = declared_in("include/mallocspy/com.h");
+    ck_assert_msg(api.n >= 25 && has(&api, "ms_alloc") && has(&api, "ms_spy_stack") &&
+                  !has(&api, "ms_spy_ops"), "mallocspy.h: %zu functions found", api.n);
+    ck_assert(has(&com, "CoTaskMemAlloc") && has(&com, "ms_get_host_malloc"));
+    char missing[4096] = "", extra[4096] = "";
+    /* Every function of the headers is exported... */
+    for (size_t i = 0; i < api.n; i++)
+        if (!has(&map, api.name[i]))
+            snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s",
+                     api.name[i]);
+    for (size_t i = 0; i < com.n; i++)
+        if (!has(&map, com.name[i]))
+            snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s",
+                     com.name[i]);
+    for (size_t i = 0; i < N(c_entry); i++)
+        if (!has(&map, c_entry[i]))
+            snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s",
+                     c_entry[i]);
+    /* ...and nothing but them and the interposed entry points. */
+    for (size_t i = 0; i < map.n; i++) {
+        const char *n = map.name[i];
+        if (!has(&api, n) && !has(&com, n) && !in_list(n, c_entry, N(c_entry)) &&
+            !in_list(n, later, N(later)) && !in_list(n, cxx, N(cxx)))
+            snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " %s", n);
+    }
+    ck_assert_msg(!missing[0], "declared in the headers, not in src/exports.map:%s", missing);
+    ck_assert_msg(!extra[0], "in src/exports.map, neither API nor entry point:%s", extra);
+    syms_free(&map);
+    syms_free(&api);
+    syms_free(&com);
+}
+END_TEST
+
+START_TEST(test_library_exports_exactly_the_map)
+{
+    bool pattern;
+    struct syms map = map_names(repo_file("src/exports.map"), &pattern);
+    struct syms lib = dynamic_symbols(lib_path());
+    char diff[4096] = "";
+    for (size_t i = 0; i < map.n; i++)
+        if (!has(&lib, map.name[i]))
+            snprintf(diff + strlen(diff), sizeof diff - strlen(diff), " -%s", map.name[i]);
+    for (size_t i = 0; i < lib.n; i++)
+        if (!has(&map, lib.name[i]))
+            snprintf(diff + strlen(diff), sizeof diff - strlen(diff), " +%s", lib.name[i]);
+    ck_assert_msg(!diff[0], "the library's exports differ from src/exports.map:%s", diff);
+    syms_free(&map);
+    syms_free(&lib);
+}
+END_TEST
+
+/* The header reader: declarations in, definitions and types out. */
+START_TEST(test_header_reader)
+{
+    struct syms s = header_functions(
+        "# 1 \"x.h\"\n"
+        "typedef struct ms_spy_ops { size_t (*pre_alloc)(void *self, size_t n); } ms_spy_ops;\n"
+        "void *ms_alloc(void *m, size_t size) __attribute__((malloc));\n"
+        "static inline int ms_inline(int a) { return a; }\n"
+        "int ms_last(void);\n"
+        "# 1 \"/usr/include/stdio.h\" 1\n"
+        "int printf(const char *fmt, ...);\n"
+        "# 9 \"x.h\" 2\n"
+        "int ms_after(void);\n", "x.h");
+    ck_assert_uint_eq(s.n, 3);
+    ck_assert_str_eq(s.name[0], "ms_alloc");
+    ck_assert_str_eq(s.name[1], "ms_last");
+    ck_assert_str_eq(s.name[2], "ms_after");
+    syms_free(&s);
+}
+END_TEST
+
 /* The checker itself: the rules, and a library that does export other names (libc). */
 START_TEST(test_checker_rejects_foreign_symbols)
 {
@@ -203,6 +400,9 @@ Suite *suite(void)
     tcase_add_test(t, test_only_api_and_allocator_exported);
     tcase_add_test(t, test_entry_points_and_api_present);
     tcase_add_test(t, test_checker_rejects_foreign_symbols);
+    tcase_add_test(t, test_map_is_explicit_and_matches_headers);
+    tcase_add_test(t, test_library_exports_exactly_the_map);
+    tcase_add_test(t, test_header_reader);
     suite_add_tcase(s, t);
     return s;
 }

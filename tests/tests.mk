@@ -61,6 +61,7 @@ $(B)/tests/examples/%: tests/examples/%.cc | $(LIB)
 CHECK_RUNS := \
     check_core report=quiet \
     check_exports report=quiet \
+    check_layers report=quiet \
     check_interpose leak_check=0 \
     check_interpose report=quiet \
     check_task leak_check=0 \

@@ -9,15 +9,25 @@
  *    allocation's path: stacks are walked from unwind tables found with _dl_find_object,
  *    which takes no lock.  They are taken only at start-up, after dlclose (the module
  *    table's refresh) and by a report (the scan runs inside dl_iterate_phdr), and never
- *    while a lock of mallocspy's is held, so that a thread inside the loader that allocates
- *    can always go on.
+ *    while holding a lock an allocation may need (only the report's own is held then), so
+ *    that a thread inside the loader that allocates can always go on.
  *  - A spy's own locks (MS_SPY_SERIALIZED included) are held only around its hook; nothing
  *    of mallocspy's is held then.
- *  - mallocspy's own spinlocks are leaves: each is held around a few loads and stores of
- *    its module's state, and nothing else is taken under it but, in this order: the module
- *    table (stacks/modules.c) < the arena (base/mem.c); the registry (core/registry.c) <
- *    the thread list (base/thread.c) < the arena.  No lock is taken under the arena's.
- *    So no cycle exists.
+ *  - mallocspy's own spinlocks are held around a few loads and stores of their module's
+ *    state.  A lock is taken only while holding locks listed before it, never after:
+ *        report (report/report.c: one report at a time)
+ *      < heap errors (output/errors.c) < heap leaks (output/heap_leaks.c)
+ *      < the symbolizer client (output/symclient.c)
+ *      < the quarantine (detect/detectors.c)
+ *      < the registry (core/registry.c) < the thread list (base/thread.c)
+ *      < sites (core/sites.c) < stacks (stacks/stacks.c) < modules (stacks/modules.c)
+ *      < mappings (family/mappings.c) < the block side table (core/blocks.c)
+ *      < tags (base/tags.c), the tracker's totals (leaks/tracker.c)
+ *      < the arena (base/mem.c), under which nothing is taken.
+ *    So no cycle exists; fork's prepare handler (init/init.c) takes those it takes in
+ *    this order.
+ *    A private heap's serializing lock (core/heaps.h) is a caller's lock, as HeapAlloc's:
+ *    it is held around the heap's call, hooks included, and not taken inside a hook.
  *  - A signal handler that allocates while its thread holds one of these locks finds the
  *    per-thread guard set and goes straight to the real allocator through paths that take
  *    no lock (core/dispatch.c, the guarded paths).

@@ -29,7 +29,7 @@ static bool bad_handle(const ms_malloc *m, const char *call, void *fp)
     char detail[128];
     diag_format(detail, sizeof detail, "%p is not a heap (destroyed, or never created)",
               (const void *)m);
-    struct ms_error e = { .kind = ERR_WRONG_HEAP, .address = (uintptr_t)m, .call = call,
+    struct heap_error e = { .kind = ERR_WRONG_HEAP, .address = (uintptr_t)m, .call = call,
                           .detail = detail };
     start_wait();
     unsigned guard = tls_guard;

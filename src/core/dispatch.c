@@ -192,7 +192,7 @@ static inline void end_operation(struct thread_state *ts)
  * on to corrupt the real heap. */
 static void bad_pointer(const char *what, const void *p, void *fp)
 {
-    struct ms_error e = { .kind = ERR_INVALID_FREE, .address = (uintptr_t)p, .call = what };
+    struct heap_error e = { .kind = ERR_INVALID_FREE, .address = (uintptr_t)p, .call = what };
     e.here = stack_capture(fp);
     /* An interior pointer: say which block it is inside, and where that came from. */
     struct block b;
@@ -218,7 +218,7 @@ static void wrong_heap(const char *what, const void *p, size_t size, const struc
     diag_format(owner, sizeof owner, "%s", heap_describe(site ? site->key.heap : 0));
     diag_format(detail, sizeof detail, "the block belongs to %s, the call was made on %s; "
               "it is ignored", owner, heap_describe(heap));
-    struct ms_error e = { .kind = ERR_WRONG_HEAP, .address = (uintptr_t)p, .bytes = size,
+    struct heap_error e = { .kind = ERR_WRONG_HEAP, .address = (uintptr_t)p, .bytes = size,
                           .call = what, .alloc = site ? site->stack : NULL, .detail = detail };
     e.here = stack_capture(fp);
     error_report(&e);

@@ -65,7 +65,7 @@ static void check_mismatch(void)
     diag_format(detail, sizeof detail, "allocated with %s, released with %s",
               core_call_name(c->block_kind), core_call_name(c->kind));
     const ms_stack *here = ms_spy_stack();
-    struct ms_error e = { .kind = ERR_MISMATCH, .address = (uintptr_t)c->block,
+    struct heap_error e = { .kind = ERR_MISMATCH, .address = (uintptr_t)c->block,
                           .bytes = c->block_size, .call = core_call_name(c->kind),
                           .alloc = (const struct stack_rec *)c->block_stack,
                           .here = (const struct stack_rec *)here, .detail = detail };
@@ -176,7 +176,7 @@ static void report_redzone(enum err_kind kind, const unsigned char *user, size_t
         here = ms_spy_stack();
     if (!call && ms_spy_call())
         call = core_call_name(ms_spy_call()->kind);
-    struct ms_error e = { .kind = kind, .address = (uintptr_t)user, .bytes = size,
+    struct heap_error e = { .kind = kind, .address = (uintptr_t)user, .bytes = size,
                           .call = call, .alloc = (const struct stack_rec *)alloc,
                           .here = (const struct stack_rec *)here,
                           .offset = (long)(first - user), .length = len };
@@ -476,7 +476,7 @@ static void q_check(const struct held *h, const char *when)
     size_t len;
     if (!damaged(h->bytes, h->bytes + h->usable, qt.byte, &first, &len))
         return;
-    struct ms_error e = { .kind = ERR_USE_AFTER_FREE, .address = h->user, .bytes = h->size,
+    struct heap_error e = { .kind = ERR_USE_AFTER_FREE, .address = h->user, .bytes = h->size,
                           .call = when, .alloc = (const struct stack_rec *)h->alloc,
                           .free = (const struct stack_rec *)h->freed,
                           .offset = (long)((uintptr_t)first - h->user), .length = len };
@@ -515,7 +515,7 @@ static void *q_pre_free(ms_spy *self, void *request, bool spied)
         spin_unlock(&qt.lock);
         if (idx < 0)
             return request;
-        struct ms_error e = { .kind = ERR_DOUBLE_FREE, .address = h.user, .bytes = h.size,
+        struct heap_error e = { .kind = ERR_DOUBLE_FREE, .address = h.user, .bytes = h.size,
                               .call = core_call_name(c->kind), .alloc = (const struct stack_rec *)h.alloc,
                               .free = (const struct stack_rec *)h.freed,
                               .here = (const struct stack_rec *)ms_spy_stack() };

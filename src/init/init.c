@@ -192,7 +192,7 @@ static void init(void)
 
 /* Runs before the program's main and, being a library's, before __libc_start_main
  * registers the loader's destructors: what we register at exit runs after them. */
-__attribute__((constructor)) static void ms_constructor(void)
+__attribute__((constructor)) static void start_constructor(void)
 {
     start_wait();
     /* A thread is started here, not in start_wait_slow: the first allocation may come before

@@ -27,7 +27,7 @@ static const char *const kind_name[NERR] = {
 
 static struct {
     spinlock lock;              /* everything below */
-    struct ms_error *kept;
+    struct heap_error *kept;
     size_t nkept, cap;
     atomic_uint count;
     struct symbolizer *sym;    /* kept between errors: they tend to come in bursts */
@@ -45,7 +45,7 @@ static const char *invalid_what(const char *call)
     return "attempting to free a pointer that is not a live block";
 }
 
-static void write_error(struct writer *w, const struct ms_error *e)
+static void write_error(struct writer *w, const struct heap_error *e)
 {
     static const char *const what[NERR] = {
         NULL,                  /* worded after the call: see invalid_what() */
@@ -83,7 +83,7 @@ static void write_error(struct writer *w, const struct ms_error *e)
     w_str(w, "\n");
 }
 
-void error_report(const struct ms_error *e)
+void error_report(const struct heap_error *e)
 {
     unsigned guard = tls_guard;
     tls_guard = 1;
@@ -133,7 +133,7 @@ void errors_write_json(struct writer *w, struct symbolizer *sym)
 {
     spin_lock(&er.lock);
     for (unsigned i = 0; i < er.nkept; i++) {
-        const struct ms_error *e = &er.kept[i];
+        const struct heap_error *e = &er.kept[i];
         w_fmt(w, "%s\n{\"kind\":\"%s\",\"address\":\"0x%lx\",\"bytes\":%lu,\"call\":",
               i ? "," : "", kind_name[e->kind], (unsigned long)e->address,
               (unsigned long)e->bytes);

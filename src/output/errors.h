@@ -22,7 +22,7 @@ enum err_kind {
     NERR
 };
 
-struct ms_error {
+struct heap_error {
     enum err_kind kind;
     uintptr_t address;         /* the program's pointer */
     size_t bytes;              /* the block's size, 0 if unknown */
@@ -37,7 +37,7 @@ struct ms_error {
 };
 
 /* Reports it: text at once (log_path or stderr), JSON at exit; aborts if halt_on_error. */
-void error_report(const struct ms_error *e);
+void error_report(const struct heap_error *e);
 unsigned errors_count(void);
 /* Writes the "errors" array's members. */
 void errors_write_json(struct writer *w, struct symbolizer *sym);
