@@ -77,7 +77,8 @@ CHECK_RUNS := \
     check_profile report=quiet \
     check_stacks report=quiet \
     check_wrapper report=quiet \
-    check_symbolizer report=quiet
+    check_symbolizer report=quiet \
+    check_guest report=quiet
 
 check: all test-deps $(CHECK_BIN) $(PROG_BIN) $(EXAMPLE_BIN)
 	@tests/run.sh $(B) $(CHECK_RUNS)

@@ -7,13 +7,18 @@
  *                 starts), closes every descriptor from 3 up, and opens 8 files, which
  *                 take 3 to 10;
  *   dup2-high     the same report, then dup2s one file of its own over every descriptor
- *                 from 3 up that is open (mallocspy's among them).
+ *                 from 3 up that is open (mallocspy's among them);
+ *   dup2-socket   the same with one end of a socket pair of its own (a connection, as a
+ *                 server would have): a child it forks reads the other end until every
+ *                 copy is closed (at the program's exit) and writes what it received to
+ *                 <dir>/received (it _exits: no report of its own).
  * Each file it opens, <dir>/victim.<n>, holds "victim <n>\n" with its offset left at 0,
  * so that any write would change it.  The descriptors it closed or replaced are listed
  * in <dir>/touched, one a line.  Leaks GUEST_FDS_BYTES from guest_fds_leak, exits 0
  * (9x when something did not go as planned). */
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -101,6 +106,35 @@ int main(int argc, char **argv)
         int v = victim(0, -1);
         for (int fd = 3; fd < max; fd++)
             if (fd != keep && fd != v && fcntl(fd, F_GETFD) >= 0 && dup2(v, fd) == fd)
+                fprintf(touched, "%d\n", fd);
+        if (fclose(touched) != 0)
+            return 91;
+    } else if (!strcmp(mode, "dup2-socket")) {
+        report_now();
+        int sv[2];
+        char path[4200];
+        snprintf(path, sizeof path, "%s/received", dir);
+        int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (out < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+            return 92;
+        fflush(touched);
+        pid_t reader = fork();
+        if (reader < 0)
+            return 93;
+        if (reader == 0) {
+            close(sv[0]);
+            char buf[4096];
+            ssize_t n;
+            while ((n = read(sv[1], buf, sizeof buf)) > 0)
+                if (write(out, buf, (size_t)n) != n)
+                    _exit(1);
+            _exit(0);
+        }
+        close(sv[1]);
+        close(out);
+        int keep = fileno(touched);
+        for (int fd = 3; fd < max; fd++)
+            if (fd != keep && fd != sv[0] && fcntl(fd, F_GETFD) >= 0 && dup2(sv[0], fd) == fd)
                 fprintf(touched, "%d\n", fd);
         if (fclose(touched) != 0)
             return 91;
