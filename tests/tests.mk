@@ -13,9 +13,9 @@ TEST_COMMON := tests/testutil.c tests/spies.c
 
 CHECK_SRC := $(filter-out tests/check_core.c,$(wildcard tests/check_*.c))
 CHECK_BIN := $(CHECK_SRC:tests/%.c=$(B)/tests/%) $(B)/tests/check_core
-# Libraries the tests build themselves (tests/progs/*_lib.c) are no programs.
+# Libraries the tests build themselves (tests/progs/*_lib.c, *_lib.cc) are no programs.
 PROG_C    := $(filter-out %_lib.c,$(wildcard tests/progs/*.c))
-PROG_CXX  := $(wildcard tests/progs/*.cc)
+PROG_CXX  := $(filter-out %_lib.cc,$(wildcard tests/progs/*.cc))
 PROG_BIN  := $(PROG_C:tests/progs/%.c=$(B)/tests/progs/%) \
              $(PROG_CXX:tests/progs/%.cc=$(B)/tests/progs/%)
 EXAMPLE_BIN := $(patsubst tests/examples/%.c,$(B)/tests/examples/%,$(wildcard tests/examples/*.c)) \
@@ -81,7 +81,8 @@ CHECK_RUNS := \
     check_profile report=quiet \
     check_stacks report=quiet \
     check_wrapper report=quiet \
-    check_symbolizer report=quiet
+    check_symbolizer report=quiet \
+    check_guest report=quiet
 
 # make check T=spy (or T="spy threads") runs those areas only; JOBS=n how many at once.
 T ?=
