@@ -3,9 +3,13 @@
  * already; a server may never answer), so they run in a process of their own, started on
  * the first need and kept for the rest of the program's life.
  *
- * The program must not notice it: the helper is started with clone(CLONE_VM|CLONE_VFORK)
- * and no exit signal, so no SIGCHLD reaches the program and no waitpid(-1) of the
- * program's reaps it (only __WALL waits see such a child); it gets a clean environment
+ * The program must not notice it: no SIGCHLD may reach it for our helper, and no
+ * waitpid(-1) of the program's may see it.  execve gives a child the exit signal SIGCHLD
+ * whatever clone said, so the helper is not the program's child: an intermediate child
+ * (clone(CLONE_VM|CLONE_VFORK), no exit signal, which only __WALL waits see) starts it
+ * and exits at once, and the helper belongs to init (or the nearest subreaper) from then
+ * on.  We keep a pidfd of it, to stop it without ever signalling a recycled pid.  It
+ * gets a clean environment
  * (no preload, no debuginfod unless asked), descriptors 0 and 1 on a socket of ours and
  * 2 on /dev/null; we write with MSG_NOSIGNAL, so a helper that dies cannot raise SIGPIPE
  * in the program.  A program that closes or reuses our descriptor is noticed (its
@@ -49,6 +53,7 @@ static struct {
     spinlock lock;              /* everything below: one batch at a time */
     pid_t pid;                 /* 0: not running */
     int fd;                    /* our end of the socket, -1 */
+    int pidfd;                 /* the helper's pidfd, -1 (a kernel without pidfd_open) */
     dev_t dev;
     ino_t ino;
     unsigned starts;
@@ -57,7 +62,7 @@ static struct {
     uint8_t *declared;         /* module ids declared to the running helper */
     size_t ndeclared;
     double deadline;           /* debuginfod's budget, shared by the process's batches */
-} sc = { .lock = SPIN_INIT, .fd = -1 };
+} sc = { .lock = SPIN_INIT, .fd = -1, .pidfd = -1 };
 
 static double now(void)
 {
@@ -112,7 +117,13 @@ struct spawn {
     char **argv, **envp;
     int sock, devnull;
     uint64_t mask;             /* the thread's signal mask, restored before exec */
-    int err;                   /* errno of a failed exec, written by the child */
+    char *stack;               /* the helper's until execve */
+    /* Written by the children: */
+    int err;                   /* errno of a failed exec or clone */
+    pid_t helper;
+    int pidfd;                 /* -1 if pidfd_open is not there */
+    bool died;                 /* the helper died before or as it started... */
+    int status;                /* ...with this wait status (a seccomp filter kills execve) */
 };
 
 struct k_sigaction {
@@ -122,10 +133,10 @@ struct k_sigaction {
     uint64_t mask;
 };
 
-/* Runs in the child, on its own stack, in the program's memory until execve: raw system
+/* Runs in the helper, on its own stack, in the program's memory until execve: raw system
  * calls only.  Signals arrive blocked; the program's handlers must not run here, so each
  * caught signal goes back to its default before the mask is restored. */
-static int child_main(void *arg)
+static int helper_main(void *arg)
 {
     struct spawn *sp = arg;
     for (int s = 1; s <= 64; s++) {
@@ -146,6 +157,64 @@ static int child_main(void *arg)
     sp->err = errno;
     syscall(SYS_exit, 127);
     return 127;
+}
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+/* Whether pid runs the program at `path` now: its name (comm) is that of the file it
+ * executed.  Raw system calls only. */
+static bool runs_program(pid_t pid, const char *path)
+{
+    char file[64], comm[32];
+    diag_format(file, sizeof file, "/proc/%d/comm", (int)pid);
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = syscall(SYS_read, fd, comm, sizeof comm - 1);
+    syscall(SYS_close, fd);
+    if (n <= 0)
+        return false;
+    comm[n] = 0;
+    if (comm[n - 1] == '\n')
+        comm[n - 1] = 0;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    return !strncmp(comm, base, 15);   /* comm keeps 15 characters */
+}
+
+/* The intermediate child: shares the program's memory and descriptors (the pidfd lands
+ * in the program's table), signals blocked.  The helper is its child until it exits, so
+ * its pid cannot be recycled before the pidfd holds it, and if the helper dies as it
+ * starts (a seccomp filter kills execve), how it died is learnt here. */
+static int intermediate_main(void *arg)
+{
+    struct spawn *sp = arg;
+    pid_t pid = clone(helper_main, sp->stack + CHILD_STACK, CLONE_VM | CLONE_VFORK, sp);
+    if (pid < 0) {
+        sp->err = errno;
+        syscall(SYS_exit, 0);
+    }
+    sp->helper = pid;
+    sp->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    /* clone returns once the helper has exec'd or is on its way out.  Not yet the new
+     * program by its name: either it is dying (then it is a zombie within moments), or
+     * the kernel has not renamed it yet. */
+    if (!sp->err && !runs_program(pid, sp->path) && sp->pidfd >= 0) {
+        struct pollfd p = { sp->pidfd, POLLIN, 0 };
+        syscall(SYS_poll, &p, 1, 100);
+    }
+    int st;
+    if (syscall(SYS_wait4, pid, &st, __WALL | WNOHANG, NULL) == pid) {
+        sp->died = true;
+        sp->status = st;
+    }
+    syscall(SYS_exit, 0);
+    return 0;
 }
 
 /* A clean environment: the program's own is none of the helper's business, and must not
@@ -182,24 +251,55 @@ static bool cache_dir(char *out, size_t cap)
     return strlen(out) + 1 < cap;
 }
 
+/* The pidfd is still the helper's (a program that closes every descriptor may have taken
+ * the number for something else). */
+static bool pidfd_ours(void)
+{
+    if (sc.pidfd < 0 || sc.pid <= 0)
+        return false;
+    char path[64];
+    diag_format(path, sizeof path, "/proc/self/fdinfo/%d", sc.pidfd);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char text[512];
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    text[n] = 0;
+    const char *p = strstr(text, "\nPid:");
+    return p && strtol(p + 6, NULL, 10) == sc.pid;
+}
+
+/* Whether the helper has ended, waiting at most ms for it. */
+static bool helper_ended(int ms)
+{
+    if (!pidfd_ours())
+        return false;
+    struct pollfd p = { sc.pidfd, POLLIN, 0 };
+    return poll(&p, 1, ms) == 1;
+}
+
 static void forget_helper(void)
 {
     sc.pid = 0;
     sc.fd = -1;
+    sc.pidfd = -1;
     if (sc.declared)
         memset(sc.declared, 0, sc.ndeclared);
 }
 
+/* The helper reads until its input ends: closing our end stops it.  One that hung is
+ * killed, through its pidfd only (its pid may be another process's by now). */
 static void stop_helper(bool kill_it)
 {
+    if (kill_it && pidfd_ours())
+        syscall(SYS_pidfd_send_signal, sc.pidfd, SIGKILL, NULL, 0);
+    if (sc.pidfd >= 0 && pidfd_ours())
+        close(sc.pidfd);
     if (sc.fd >= 0)
         close(sc.fd);
-    if (sc.pid > 0) {
-        int st;
-        if (kill_it)
-            kill(sc.pid, SIGKILL);
-        waitpid(sc.pid, &st, __WALL | (kill_it ? 0 : WNOHANG));
-    }
     forget_helper();
 }
 
@@ -248,36 +348,60 @@ static bool start_helper(void)
         close(devnull);
         devnull = high;
     }
-    struct spawn sp = { path, argv, helper_env(envbuf, sizeof envbuf, envslots, 32), sv[1],
-                        devnull, 0, 0 };
-    char *stack = pages_alloc(CHILD_STACK);
-    pid_t pid = -1;
+    struct spawn sp = { .path = path, .argv = argv,
+                        .envp = helper_env(envbuf, sizeof envbuf, envslots, 32),
+                        .sock = sv[1], .devnull = devnull, .pidfd = -1 };
+    char *stack = pages_alloc(2 * CHILD_STACK);
+    sp.stack = stack ? stack + CHILD_STACK : NULL;
+    pid_t mid = -1;
     int err = ENOMEM;
     if (stack && sp.devnull >= 0) {
         uint64_t all = ~(uint64_t)0;
         syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &sp.mask, 8);
-        /* No exit signal: the program is told nothing of this child, and reaps it never. */
-        pid = clone(child_main, stack + CHILD_STACK, CLONE_VM | CLONE_VFORK, &sp);
+        /* No exit signal: the program is told nothing of this child, and reaps it never;
+         * it has ended when clone returns, and is reaped here. */
+        mid = clone(intermediate_main, stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | CLONE_FILES,
+                    &sp);
         err = errno;
+        if (mid > 0) {
+            int st;
+            while (waitpid(mid, &st, __WALL) < 0 && errno == EINTR) {}
+        }
         syscall(SYS_rt_sigprocmask, SIG_SETMASK, &sp.mask, NULL, 8);
     } else if (sp.devnull < 0) {
         err = errno;
     }
-    pages_free(stack, CHILD_STACK);
+    if (stack)
+        pages_free(stack, 2 * CHILD_STACK);
     if (sp.devnull >= 0)
         close(sp.devnull);
     close(sv[1]);
-    if (pid > 0 && sp.err) {
-        int st;
-        waitpid(pid, &st, __WALL);
+    pid_t pid = mid > 0 && !sp.err ? sp.helper : -1;
+    if (mid > 0 && sp.err)
         err = sp.err;
-        pid = -1;
+    if (pid > 0 && sp.died) {
+        /* Killed as it started (a seccomp filter that forbids execve kills it there). */
+        if (WIFSIGNALED(sp.status))
+            diag_format(sc.why, sizeof sc.why, PROGRAM " was killed by signal %d as it "
+                        "started", WTERMSIG(sp.status));
+        else
+            diag_format(sc.why, sizeof sc.why, PROGRAM " stopped as it started (exit status "
+                        "%d)", WEXITSTATUS(sp.status));
+        if (sp.pidfd >= 0)
+            close(sp.pidfd);
+        close(sv[0]);
+        return false;
     }
     if (pid <= 0) {
+        if (sp.pidfd >= 0)
+            close(sp.pidfd);
         close(sv[0]);
         diag_format(sc.why, sizeof sc.why, "cannot start %s: %s", path, strerror(err));
         return false;
     }
+    sc.pidfd = sp.pidfd >= 0 ? chan_high_fd(sp.pidfd) : -1;
+    if (sc.pidfd < 0 && sp.pidfd >= 0)
+        sc.pidfd = sp.pidfd;
     int fd = chan_high_fd(sv[0]);
     sc.fd = fd >= 0 ? fd : sv[0];
     struct stat st;
@@ -559,21 +683,15 @@ bool symclient_resolve(struct symbol *const *s, size_t n, char *why, size_t cap)
         if (send_all(req.p, req.len, limit) && read_answers(todo, nframes, limit, nframes)) {
             ok = true;
         } else {
-            int st = 0;
-            bool exited = sc.pid > 0 && waitpid(sc.pid, &st, __WALL | WNOHANG) == sc.pid;
-            if (exited && WIFSIGNALED(st))
-                diag_format(sc.why, sizeof sc.why, PROGRAM " was killed by signal %d",
-                          WTERMSIG(st));
-            else if (exited)
-                diag_format(sc.why, sizeof sc.why, PROGRAM " stopped (exit status %d)",
-                          WEXITSTATUS(st));
+            /* Its end of the socket closed as it died: a moment for the kernel to say so. */
+            bool exited = helper_ended(200);
+            if (exited)
+                diag_format(sc.why, sizeof sc.why, PROGRAM " ended without answering");
             else
                 diag_format(sc.why, sizeof sc.why, PROGRAM " did not answer in time");
             /* One that hung would hang again: not asked twice. */
             sc.broken = !exited;
-            if (exited)
-                sc.pid = 0;
-            stop_helper(true);
+            stop_helper(!exited);
         }
     } else {
         ok = true;
@@ -595,6 +713,8 @@ void symclient_fork_child(void)
     spin_reset(&sc.lock);
     if (sc.fd >= 0)
         close(sc.fd);
+    if (sc.pidfd >= 0)
+        close(sc.pidfd);
     forget_helper();
     sc.starts = 0;
     sc.broken = false;
