@@ -1717,6 +1717,9 @@ START_TEST(test_mappings)
     check_group(s.json, "mapping", "map_split", 4 * 4096, 1, map_src, "/* MAP-SPLIT */");
     check_group(s.json, "mapping", "map_trim", 3 * 4096, 1, map_src, "/* MAP-TRIM */");
     check_group(s.json, "mapping", "map_grow", 10 * 4096, 1, map_src, "/* MAP-GROW */");
+    /* MAP_FIXED where nothing was mapped: new memory for the program. */
+    check_group(s.json, "mapping", "map_fixed_hole", 2 * 4096, 1, map_src,
+                "/* MAP-FIXED-HOLE */");
     /* Held from a global: reachable, and so is a block held only from inside it. */
     check_group(s.json, "reachable", "map_kept", 2 * 4096, 1, map_src, "/* MAP-KEPT */");
     check_group(s.json, "reachable", "map_kept_big", 32 * 4096, 1, map_src, "/* MAP-KEPT-BIG */");
@@ -1726,15 +1729,15 @@ START_TEST(test_mappings)
     ck_assert_int_eq(groups_with(s.json, "map_whole"), 0);
     ck_assert_int_eq(groups_with(s.json, "map_blocker"), 0);
     ck_assert_int_eq(groups_with(s.json, "map_file"), 0);
-    ck_assert_int_eq((int)jnum(s.json, "summary.mapping_bytes"), (3 + 4 + 3 + 10) * 4096);
-    ck_assert_int_eq((int)jnum(s.json, "summary.mapping_blocks"), 4);
+    ck_assert_int_eq((int)jnum(s.json, "summary.mapping_bytes"), (3 + 4 + 3 + 10 + 2) * 4096);
+    ck_assert_int_eq((int)jnum(s.json, "summary.mapping_blocks"), 5);
     ck_assert_int_eq((int)jnum(s.json, "summary.definite_blocks"), 0);
     /* The text. */
     check_text_group(s.log, "Mapping leak of 12288 byte(s) in 1 mapping(s) made by:", "map_leak");
     check_text_group(s.log, "Mapping leak of 16384 byte(s) in 1 mapping(s) made by:",
                      "map_split");
     check_text_group(s.log, "Mapping leak of 40960 byte(s) in 1 mapping(s) made by:", "map_grow");
-    ck_assert_int_eq(count_str(s.log, "Mapping leak of "), 4);
+    ck_assert_int_eq(count_str(s.log, "Mapping leak of "), 5);
     spied_free(&s);
 }
 END_TEST
@@ -1799,8 +1802,8 @@ START_TEST(test_mapping_regions)
 }
 END_TEST
 
-/* A 64 MB malloc (glibc maps it), a thread's stack, a library opened: none of those
- * mappings is the program's. */
+/* A 64 MB malloc (glibc maps it), a thread's stack, a library opened, guard pages mapped
+ * over a thread's own stack: none of those mappings is the program's. */
 START_TEST(test_allocator_mappings)
 {
     const char *args[] = { "big", NULL };

@@ -75,12 +75,21 @@ static inline bool track(int flags)
 void *core_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, void *fp)
 {
     enter();
+    bool tracked = track(flags);
+    /* MAP_FIXED over memory that is mapped now (msync fails with ENOMEM on any hole):
+     * no new memory for the program, whatever it was. */
+    bool replaces = false;
+    if (tracked && (flags & MAP_FIXED) && len) {
+        int saved = errno;
+        replaces = msync(addr, len, MS_ASYNC) == 0;
+        errno = saved;
+    }
     void *p = real_mmap(addr, len, prot, flags, fd, off);
     if (p == MAP_FAILED)
         return p;
     int saved = errno;
-    if (track(flags))
-        map_hooks->add((uintptr_t)p, len, (flags & MAP_FIXED) != 0, fp);
+    if (tracked)
+        map_hooks->add((uintptr_t)p, len, replaces, fp);
     else if ((flags & MAP_FIXED) && ours())
         map_hooks->remove((uintptr_t)p, len);
     errno = saved;

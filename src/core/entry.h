@@ -46,10 +46,11 @@ int core_dlclose(void *handle);
 #endif
 
 /* The mappings module (family/) records the program's mappings through these, set at
- * start-up; none is called inside mallocspy.  `fixed`: mapped with MAP_FIXED (inside a
- * tracked region: a commit); `fp` the entry frame. */
+ * start-up; none is called inside mallocspy.  `replaces`: mapped with MAP_FIXED over
+ * memory that was mapped already (inside a tracked region: a commit); `fp` the entry
+ * frame. */
 struct core_mapping_hooks {
-    void (*add)(uintptr_t addr, size_t len, bool fixed, void *fp);
+    void (*add)(uintptr_t addr, size_t len, bool replaces, void *fp);
     void (*remove)(uintptr_t addr, size_t len);
     void (*move)(uintptr_t old, size_t oldlen, uintptr_t addr, size_t len, bool keep_old);
 };

@@ -137,7 +137,7 @@ static uintptr_t page_up(size_t n)
     return (n + page - 1) & ~(page - 1);
 }
 
-static void mappings_add(uintptr_t start, size_t len, bool fixed, void *fp)
+static void mappings_add(uintptr_t start, size_t len, bool replaces, void *fp)
 {
     struct thread_state *ts = thread_state();
     unsigned guard = guard_enter();
@@ -146,9 +146,14 @@ static void mappings_add(uintptr_t start, size_t len, bool fixed, void *fp)
     uint32_t site = stack ? site_for_stack(ts, &key) : site_get(ts, &key);
     lock();
     uintptr_t end = start + page_up(len);
-    /* A commit inside a region of the program's: still that region. */
-    if (!fixed || !holding(start, end))
+    /* Mapped over memory that was mapped already: inside a region of the program's, a
+     * commit (still that region); elsewhere, memory the program did not get from mmap
+     * (a thread stack glibc made, where a JVM puts its guard pages), remapped: no new
+     * region, and what was tracked there is gone. */
+    if (!replaces)
         add(start, end, site, mp.next_region++);
+    else if (!holding(start, end))
+        cut(start, end);
     unlock();
     guard_leave(guard);
 }

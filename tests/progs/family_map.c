@@ -12,9 +12,13 @@
  *   map_kept_big  32 pages, the pointer in a global; at page 20 the only pointer to a
  *                 700-byte block (in_big_mapping)
  *   map_file      a private mapping of this program's own file, leaked: not tracked
+ *   map_fixed_hole  2 pages mapped with MAP_FIXED where nothing was mapped (a hole
+ *                 made by unmapping), leaked: a mapping leak of 8192 bytes
  *   big           malloc of 64 MB (glibc maps it) leaked from big_leak; also a thread
  *                 started and joined and a library opened (their stacks and segments
- *                 are mapped by libc and the loader): a definite leak, no mapping
+ *                 are mapped by libc and the loader), and a thread that maps guard pages
+ *                 with MAP_FIXED over the bottom of its own stack, as a JVM does: a
+ *                 definite leak, no mapping
  * Prints "moved=1" for map_grow when the mapping moved, then "ok". */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -150,6 +154,33 @@ NOINLINE void map_file(void)
     drop(p);
 }
 
+NOINLINE void map_fixed_hole(void)
+{
+    char *p = mmap(NULL, 2 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK(munmap(p, 2 * 4096) == 0);
+    char *q = mmap(p, 2 * 4096, PROT_READ | PROT_WRITE, /* MAP-FIXED-HOLE */
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    CHECK(q == p);
+    q[0] = 1;
+    drop(q);
+}
+
+/* The bottom of this thread's stack (glibc mapped it) turned into guard pages. */
+static void *guard_own_stack(void *arg)
+{
+    pthread_attr_t a;
+    void *lo;
+    size_t size;
+    CHECK(pthread_getattr_np(pthread_self(), &a) == 0);
+    CHECK(pthread_attr_getstack(&a, &lo, &size) == 0);
+    pthread_attr_destroy(&a);
+    char *g = mmap(lo, 4 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
+                   MAP_NORESERVE, -1, 0);
+    CHECK(g == lo);
+    return arg;
+}
+
 NOINLINE void big_leak(void)
 {
     char *p = malloc((size_t)64 << 20); /* BIG-LEAK */
@@ -168,6 +199,8 @@ static void big(void)
     CHECK(pthread_join(t, NULL) == 0);
     void *lib = dlopen("libm.so.6", RTLD_NOW);
     CHECK(lib);
+    CHECK(pthread_create(&t, NULL, guard_own_stack, NULL) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
     big_leak();
 }
 
@@ -202,6 +235,8 @@ int main(int argc, char **argv)
         map_kept_big();
     if (wanted(argc, argv, "map_file"))
         map_file();
+    if (wanted(argc, argv, "map_fixed_hole"))
+        map_fixed_hole();
     if (wanted(argc, argv, "big"))
         big();
     scrub_stack_and_registers();
