@@ -451,6 +451,93 @@ END_TEST
 
 /* ---- everything at once --------------------------------------------------------------- */
 
+/* ---- a spy's pActual freed by another thread before the core marked it held ---------
+ * A quarantine-like spy with a 16-byte header (COM's way): thread A frees a block, the
+ * spy takes it in charge (pre_free returns NULL) and, before A's free has finished, thread
+ * B frees that pActual from inside a hook of its own free (the block left the quarantine
+ * there).  The interleaving is forced: A's hook waits until B's hook has freed the block.
+ * The real allocator must see each block freed once, at its real start. */
+struct handoff {
+    ms_spy base;
+    pthread_barrier_t ready, freed;
+    void *volatile held;           /* pActual handed from A's hook to B's */
+    volatile int a_tid;
+};
+
+static size_t ho_pre_alloc(ms_spy *self, size_t n)
+{
+    (void)self;
+    return n + 16;
+}
+static void *ho_post_alloc(ms_spy *self, void *actual)
+{
+    (void)self;
+    return actual ? (char *)actual + 16 : NULL;
+}
+static void *ho_pre_free(ms_spy *self, void *request, bool spied)
+{
+    struct handoff *h = (struct handoff *)self;
+    if (!spied)
+        return request;
+    void *actual = (char *)request - 16;
+    if (gettid() == h->a_tid) {
+        h->held = actual;                    /* taken in charge... */
+        pthread_barrier_wait(&h->ready);
+        pthread_barrier_wait(&h->freed);     /* ...and already freed by B */
+        return NULL;
+    }
+    void *held = h->held;
+    if (held) {
+        h->held = NULL;
+        free(held);                          /* inside a hook: the quarantine's release */
+        pthread_barrier_wait(&h->freed);
+    }
+    return actual;
+}
+static const ms_spy_ops handoff_ops = { .pre_alloc = ho_pre_alloc, .post_alloc = ho_post_alloc,
+                                        .pre_free = ho_pre_free };
+
+struct ho_arg { struct handoff *h; void *volatile block; pthread_barrier_t start; };
+static void *ho_thread_a(void *arg)
+{
+    struct ho_arg *a = arg;
+    a->h->a_tid = gettid();
+    pthread_barrier_wait(&a->start);
+    free(a->block);
+    return NULL;
+}
+
+START_TEST(test_held_block_freed_by_another_thread)
+{
+    for (int round = 0; round < 200; round++) {
+        struct handoff h = { .base.ops = &handoff_ops, .a_tid = -1 };
+        pthread_barrier_init(&h.ready, NULL, 2);
+        pthread_barrier_init(&h.freed, NULL, 2);
+        /* Thread A exists before the spy: the spy's only blocks are x, y and z. */
+        struct ho_arg a = { .h = &h };
+        pthread_barrier_init(&a.start, NULL, 2);
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, ho_thread_a, &a), 0);
+        ck_assert_int_eq(ms_register_spy(&h.base), MS_OK);
+        void *x = malloc(100), *y = malloc(200);
+        memset(x, 1, 100);
+        a.block = x;
+        pthread_barrier_wait(&a.start);
+        pthread_barrier_wait(&h.ready);      /* A is inside its hook, x taken in charge */
+        free(y);                             /* B: frees x's pActual in its hook */
+        ck_assert_int_eq(pthread_join(t, NULL), 0);
+        /* The heap is sound, and the spy has no block left. */
+        void *z = malloc(100);
+        ck_assert_ptr_nonnull(z);
+        free(z);
+        ck_assert_int_eq(ms_revoke_spy(&h.base), MS_OK);
+        pthread_barrier_destroy(&h.ready);
+        pthread_barrier_destroy(&h.freed);
+        pthread_barrier_destroy(&a.start);
+    }
+}
+END_TEST
+
 START_TEST(test_stress_report_is_exact)
 {
     char lib[PATH_MAX];
@@ -520,6 +607,7 @@ Suite *suite(void)
     tcase_add_test(t, test_blocks_passed_between_threads);
     tcase_add_test(t, test_first_allocation_under_the_loader_lock);
     tcase_add_test(t, test_spy_hook_while_a_thread_is_in_dlopen);
+    tcase_add_test(t, test_held_block_freed_by_another_thread);
     tcase_add_test(t, test_stress_report_is_exact);
     tcase_add_test(t, test_signal_handlers_allocate_inside_mallocspy);
     suite_add_tcase(s, t);

@@ -154,6 +154,11 @@ uintptr_t threads_tp_of(pid_t tid)
     return 0;
 }
 
+struct thread_state *threads_head(void)
+{
+    return atomic_load_explicit(&threads.head, memory_order_acquire);
+}
+
 void threads_for_each(void (*fn)(struct thread_state *, void *), void *arg)
 {
     spin_lock(&threads.lock);

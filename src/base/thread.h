@@ -57,6 +57,9 @@ void threads_fork_parent(void);
 void threads_fork_child(void);
 /* The thread pointer of thread tid, 0 if unknown; takes no lock (for a stopped world). */
 uintptr_t threads_tp_of(pid_t tid);
+/* The first of every thread state ever made, for a walk along `next` that takes no lock
+ * (the list only grows, at its head). */
+struct thread_state *threads_head(void);
 /* Calls fn for every thread state ever created (live or exited), under the list's lock. */
 void threads_for_each(void (*fn)(struct thread_state *, void *), void *arg);
 

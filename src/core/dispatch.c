@@ -310,24 +310,53 @@ static void *guarded_alloc(size_t size, size_t align, bool zero)
     return (void *)actual;
 }
 
-/* The block a free is walking the spies with, on this thread: a spy that takes it in
- * charge may free its pActual at once (a quarantine with no room for it), before the core
- * has marked it held. */
-static TLS_IE struct {
-    struct block b;
-    bool active, released;
-} freeing;
+/* The block a free is walking the spies with, on each thread (its part of the thread
+ * state).  A spy that takes a block in charge (a quarantine) may free its pActual before
+ * the core has marked the block held: from a hook of the same free, or from another
+ * thread's free once the block has left the spy's hands.  Until the mark has moved, such
+ * a free finds the block here, not in the map: it leaves the block to the thread walking
+ * it, which frees it once it is done with it. */
+enum { FL_IDLE = 0, FL_ACTIVE, FL_RELEASED };
+struct inflight {
+    atomic_int state;
+    uintptr_t actual;
+};
+static size_t inflight_part;
+
+void core_init(void)
+{
+    inflight_part = thread_part_register(sizeof(struct inflight), NULL, NULL);
+}
+
+static inline struct inflight *inflight_of(struct thread_state *ts)
+{
+    return inflight_part ? thread_part(ts, inflight_part) : NULL;
+}
+
+/* p is the pActual of a block some thread is walking: it is left to that thread. */
+static bool release_inflight(uintptr_t p)
+{
+    for (struct thread_state *ts = threads_head(); ts; ts = ts->next) {
+        struct inflight *fl = inflight_of(ts);
+        if (!fl || atomic_load_explicit(&fl->state, memory_order_acquire) != FL_ACTIVE ||
+            fl->actual != p)
+            continue;
+        int expect = FL_ACTIVE;
+        if (atomic_compare_exchange_strong(&fl->state, &expect, FL_RELEASED) &&
+            fl->actual == p)
+            return true;
+    }
+    return false;
+}
 
 static void guarded_free(void *p)
 {
     struct block b;
-    if (unlikely(freeing.active) && (uintptr_t)p == freeing.b.actual && !freeing.released) {
-        freeing.released = true;
-        blocks_unpublish(freeing.b.addr);
-        real_free((void *)freeing.b.real);
+    bool found = blocks_used && blocks_find((uintptr_t)p, &b);
+    /* Not a block the map holds as internal or held: it may be one being walked. */
+    if ((!found || b.site > SITE_HELD) && release_inflight((uintptr_t)p))
         return;
-    }
-    if (blocks_used && blocks_find((uintptr_t)p, &b)) {
+    if (found) {
         if (b.site != SITE_INTERNAL && b.site != SITE_HELD) {
             /* A program block freed from inside mallocspy or a hook (glibc's dlerror, say,
              * freeing the program's old message while mallocspy calls dlsym): no spy may
@@ -541,13 +570,12 @@ static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
     }
     call_begin(&call, fp);
     struct walk w = { .op = OP_FREE, .mask = mask, .ptr = p };
-    if (found) {
-        freeing.b = b;
-        freeing.released = false;
-        freeing.active = true;
+    struct inflight *fl = found && ch ? inflight_of(ts) : NULL;
+    if (fl) {
+        fl->actual = b.actual;
+        atomic_store_explicit(&fl->state, FL_ACTIVE, memory_order_release);
     }
     chain_pre(ch, &w);
-    freeing.active = false;
     /* A spy may return NULL to keep the block (a quarantine), or to take charge of a
      * pointer mallocspy does not know (one it freed already); then nothing is freed.  A
      * pointer no spy claims is reported, and never passed to the real free. */
@@ -557,20 +585,31 @@ static void spied_free(struct thread_state *ts, const struct chain *ch, void *p,
     } else if (!found) {
         if (w.ptr)
             real_free(w.ptr);              /* a block from before any tracking: no header */
-    } else if (w.ptr) {
-        if (w.ptr != (void *)b.actual) {
+    } else {
+        if (w.ptr && w.ptr != (void *)b.actual) {
             static atomic_bool warned;
             if (!atomic_exchange(&warned, true))
                 diag_warn("a spy's pre_free returned %p for a block that starts at %p; the "
-                        "block is freed where mallocspy placed it", w.ptr, (void *)b.actual);
+                          "block is freed where mallocspy placed it", w.ptr, (void *)b.actual);
         }
-        blocks_unpublish(b.addr);
-        real_free((void *)b.real);
-    } else if (!freeing.released) {
-        /* Taken in charge: the spy will free pActual itself, from a hook; it is no longer
-         * the program's block. */
-        blocks_set_site(&b, SITE_HELD);
-        blocks_move_to_actual(&b);
+        if (!w.ptr) {
+            /* Taken in charge: the spy will free pActual itself, from a hook; it is no
+             * longer the program's block. */
+            blocks_set_site(&b, SITE_HELD);
+            blocks_move_to_actual(&b);
+        }
+        /* Last, once the map says where the block is: a free of pActual that came during
+         * the walk was left to us. */
+        int expect = FL_ACTIVE;
+        bool released = fl && !atomic_compare_exchange_strong(&fl->state, &expect, FL_IDLE);
+        if (released) {
+            atomic_store(&fl->state, FL_IDLE);
+            blocks_unpublish(w.ptr ? b.addr : b.actual);
+            real_free((void *)b.real);
+        } else if (w.ptr) {
+            blocks_unpublish(b.addr);
+            real_free((void *)b.real);
+        }
     }
     chain_post(&w);
     call_end();

@@ -11,6 +11,9 @@
 
 #include "base/base.h"
 
+/* Registers the dispatcher's part of the thread states (at start-up). */
+void core_init(void);
+
 /* `heap` 0 is the task allocator (malloc); `tag` a debug location (0: none); `fp` the
  * frame of the entry point the program called (where its stack starts), NULL for none. */
 void *core_heap_alloc(size_t size, size_t align, bool zero, ms_call_kind kind, uint32_t heap,

@@ -168,6 +168,7 @@ static void init(void)
     stacks_init();
     sites_init();
     registry_init();
+    core_init();
     scan_init();
     mappings_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
