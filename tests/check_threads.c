@@ -82,9 +82,16 @@ START_TEST(test_spies_come_and_go_under_8_threads)
     int registrations = 0;
     for (int round = 0; round < 30; round++) {
         int i = round % 6;
-        /* A spy revoked earlier may still be pending; it must be released before its
-         * struct is reused. */
-        if (round >= 6 && (h[i].released == 0 || c[i].calls[H_RELEASE] == 0))
+        /* A spy revoked earlier may still be pending (a worker still holds one of its
+         * blocks); it must be released before its struct is reused: wait for it, a
+         * while. */
+        bool pending = round >= 6;
+        for (int w = 0; pending && w < 500; w++) {
+            pending = h[i].released == 0 || c[i].calls[H_RELEASE] == 0;
+            if (pending)
+                nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
+        }
+        if (pending)
             continue;
         header_spy_init(&h[i]);
         counting_spy_init(&c[i], 'c');

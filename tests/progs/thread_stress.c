@@ -32,10 +32,14 @@ static pthread_barrier_t leaked_all;   /* no churn before every leak is allocate
                                           pointer to a freed block could then name one */
 static void *volatile leaked[WORKERS][LEAKS];
 
+/* Filled: a leaked block's own uninitialised bytes may hold an old pointer to the next
+ * one (memory the allocator handed out before), which would make it an indirect leak. */
 NOINLINE static void stress_leak(int w)
 {
-    for (int i = 0; i < LEAKS; i++)
+    for (int i = 0; i < LEAKS; i++) {
         leaked[w][i] = malloc(40 + (size_t)i);
+        memset(leaked[w][i], 0x5a, 40 + (size_t)i);
+    }
 }
 
 static void check_fill(const unsigned char *p, size_t n)
