@@ -21,6 +21,7 @@ void options_defaults(struct options *o)
     o->stack_cache = 16384;
     o->mappings = true;
     o->mismatch = true;
+    o->fast_path = true;
     o->malloc_fill = o->free_fill = -1;
     o->sites_top = 10;
     o->timeline_ms = 10;
@@ -245,6 +246,11 @@ static void parse_item(struct options *o, const char *k, size_t klen, const char
             o->report_signal = sig;
         else
             bad_value(k, klen, v, vlen, "a signal name such as SIGUSR2, or its number");
+    } else if (key_is(k, klen, "fast_path")) {
+        if (parse_bool(v, vlen, &b))
+            o->fast_path = b;
+        else
+            bad_value(k, klen, v, vlen, "0 or 1");
     } else if (key_is(k, klen, "mismatch")) {
         if (parse_bool(v, vlen, &b))
             o->mismatch = b;

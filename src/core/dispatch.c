@@ -22,6 +22,27 @@ TLS_IE struct core_tls core_tls;
 
 void core_set_table_complete(bool complete) { core_complete = complete; }
 
+static const struct core_fast_counter *fast_counter;
+void core_set_fast_counter(const struct core_fast_counter *c) { fast_counter = c; }
+
+int core_kind_family(ms_call_kind k, bool release)
+{
+    switch (k) {
+    case MS_CALL_NEW: return release ? FAMILY_NONE : FAMILY_NEW;
+    case MS_CALL_NEW_ARRAY: return release ? FAMILY_NONE : FAMILY_NEW_ARRAY;
+    case MS_CALL_DELETE: return release ? FAMILY_NEW : FAMILY_NONE;
+    case MS_CALL_DELETE_ARRAY: return release ? FAMILY_NEW_ARRAY : FAMILY_NONE;
+    case MS_CALL_MALLOC: case MS_CALL_CALLOC: case MS_CALL_MEMALIGN: case MS_CALL_TASK_ALLOC:
+        return release ? FAMILY_NONE : FAMILY_MALLOC;
+    case MS_CALL_FREE: case MS_CALL_TASK_FREE:
+        return release ? FAMILY_MALLOC : FAMILY_NONE;
+    case MS_CALL_REALLOC: case MS_CALL_TASK_REALLOC:
+        return FAMILY_MALLOC;
+    default:
+        return FAMILY_NONE;
+    }
+}
+
 /* ---- the walker --------------------------------------------------------------------------- */
 
 enum op { OP_ALLOC, OP_FREE, OP_REALLOC, OP_GET_SIZE, OP_DID_ALLOC, OP_MINIMIZE };
@@ -505,6 +526,116 @@ static void *spied_alloc(struct thread_state *ts, const struct chain *ch, size_t
     return NULL;
 }
 
+/* ---- the fast path ----------------------------------------------------------------------
+ * When the chain holds only mallocspy's own fast spies (the leak tracker, the mismatch
+ * detector: the default configuration), the dispatcher does their work itself: no call
+ * record, no walk, no indirect call but the tracker's counter.  Everything else (a block
+ * of another heap, a mismatch to report, a pointer the map does not know, a block laid
+ * out otherwise) goes the general way, which gives the same results (fast_path=0 runs the
+ * test suites that way). */
+
+static inline const ms_stack *pub_of(const struct stack_rec *r) { return r ? &r->pub : NULL; }
+
+static void *fast_alloc(struct thread_state *ts, const struct chain *ch, size_t size,
+                        size_t align, bool zero, ms_call_kind kind, uint32_t heap, uint32_t tag,
+                        void *fp)
+{
+    int saved = *ts->errno_ptr;
+    const struct stack_rec *stack = ch->want_stacks ? stack_capture(fp) : NULL;
+    bool side = blocks_side_for(align);
+    uintptr_t actual;
+    void *real = headed_alloc(size, align, 0, zero, !side, &actual);
+    if (unlikely(!real)) {
+        *ts->errno_ptr = ENOMEM;
+        return NULL;
+    }
+    struct site_key key = { .stack = stack ? stack->pub.id : 0, .mask = ch->mask, .kind = kind,
+                            .heap = heap, .tag = tag };
+    uint32_t site = stack ? site_for_stack(ts, &key) : site_get(ts, &key);
+    struct block b = { actual, actual, (uintptr_t)real, size, site, side };
+    if (unlikely(!(side ? blocks_publish_side(&b) : blocks_publish(&b)))) {
+        map_full();
+        real_free(real);
+        void *q = real_alloc(size, align, zero);
+        *ts->errno_ptr = q ? saved : ENOMEM;
+        return q;
+    }
+    if (ch->fast & FAST_COUNT)
+        fast_counter->alloc(pub_of(stack), size, (void *)actual);
+    *ts->errno_ptr = saved;
+    return (void *)actual;
+}
+
+/* The block at p as the fast path may handle it: a program block of this heap, laid out by
+ * mallocspy alone, released by the family that allocated it. */
+static inline bool fast_block(const struct chain *ch, const void *p, ms_call_kind kind,
+                              uint32_t heap, struct block *b, const struct site **site)
+{
+    if (!program_block(p, b) || b->site == SITE_INTERNAL || b->addr != b->actual)
+        return false;
+    const struct site *s = site_by_id(b->site);
+    if (!s || s->key.heap != heap || s->key.delta)
+        return false;
+    if ((ch->fast & FAST_MISMATCH) &&
+        core_kind_family(kind, true) != core_kind_family((ms_call_kind)s->key.kind, false))
+        return false;
+    *site = s;
+    return true;
+}
+
+static bool fast_free(struct thread_state *ts, const struct chain *ch, void *p,
+                      ms_call_kind kind, uint32_t heap)
+{
+    struct block b;
+    const struct site *site;
+    if (!fast_block(ch, p, kind, heap, &b, &site))
+        return false;
+    int saved = *ts->errno_ptr;
+    if ((ch->fast & FAST_COUNT) && (site->key.mask & (1u << ch->count_slot)))
+        fast_counter->free(pub_of(site->stack), (size_t)b.size, p);
+    blocks_unpublish(b.addr);
+    real_free((void *)b.real);
+    *ts->errno_ptr = saved;
+    return true;
+}
+
+/* NULL with *handled false: the general way must do it. */
+static void *fast_realloc(struct thread_state *ts, const struct chain *ch, void *p, size_t size,
+                          ms_call_kind kind, uint32_t heap, void *fp, bool *handled)
+{
+    struct block b;
+    const struct site *site;
+    size_t off = block_extra(ALIGN_MIN, 0, true);
+    *handled = false;
+    if (!fast_block(ch, p, kind, heap, &b, &site) || b.headless || b.actual - b.real != off ||
+        size > SIZE_MAX - off)
+        return NULL;
+    *handled = true;
+    int saved = *ts->errno_ptr;
+    const struct stack_rec *stack = ch->want_stacks ? stack_capture(fp) : NULL;
+    blocks_unpublish(b.addr);
+    void *real = real_realloc((void *)b.real, size + off);
+    if (!real) {
+        blocks_publish(&b);            /* IMalloc::Realloc: the old block is intact */
+        *ts->errno_ptr = ENOMEM;
+        return NULL;
+    }
+    struct site_key key = { .stack = stack ? stack->pub.id : 0, .mask = ch->mask, .kind = kind,
+                            .heap = heap, .tag = site->key.tag };
+    uintptr_t actual = (uintptr_t)real + off;
+    struct block nb = { actual, actual, (uintptr_t)real, size,
+                        stack ? site_for_stack(ts, &key) : site_get(ts, &key), false };
+    if (!blocks_publish(&nb))
+        map_full();
+    if (ch->fast & FAST_COUNT) {
+        if (site->key.mask & (1u << ch->count_slot))
+            fast_counter->free(pub_of(site->stack), (size_t)b.size, p);
+        fast_counter->alloc(pub_of(stack), size, (void *)actual);
+    }
+    *ts->errno_ptr = saved;
+    return (void *)actual;
+}
+
 void *core_heap_alloc(size_t size, size_t align, bool zero, ms_call_kind kind, uint32_t heap,
                        uint32_t tag, void *fp)
 {
@@ -518,6 +649,8 @@ void *core_heap_alloc(size_t size, size_t align, bool zero, ms_call_kind kind, u
     void *p;
     if (!ch && !heap && !tag && !core_complete)
         p = real_alloc(size, align, zero);
+    else if (likely(ch && ch->fast))
+        p = fast_alloc(ts, ch, size, align, zero, kind, heap, tag, fp);
     else
         p = spied_alloc(ts, ch, size, align, zero, kind, heap, tag, fp);
     end_operation(ts);
@@ -637,7 +770,7 @@ void core_heap_free(void *p, ms_call_kind kind, uint32_t heap, void *fp)
         int saved = errno;
         real_free(p);
         errno = saved;
-    } else {
+    } else if (!(ch && ch->fast && fast_free(ts, ch, p, kind, heap))) {
         spied_free(ts, ch, p, kind, heap, fp);
     }
     end_operation(ts);
@@ -761,8 +894,12 @@ void *core_heap_realloc(void *p, size_t size, ms_call_kind kind, uint32_t heap, 
     op_begin(ts);
     const struct chain *ch = registry_chain();
     void *q;
+    bool handled = false;
     if (!ch && !heap && !blocks_used && !core_complete)
         q = real_realloc(p, size);
+    else if (ch && ch->fast && (q = fast_realloc(ts, ch, p, size, kind, heap, fp, &handled),
+                               handled))
+        ;
     else
         q = spied_realloc(ts, ch, p, size, kind, heap, fp);
     end_operation(ts);

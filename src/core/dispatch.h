@@ -27,6 +27,20 @@ void core_heap_minimize(void);
 /* The call as the reports name it ("malloc", "operator delete[]"...). */
 const char *core_call_name(ms_call_kind kind);
 
+/* Which family a call allocates (release false) or releases (true): blocks of one family
+ * must be released by the same (malloc/free, new/delete, new[]/delete[]). */
+enum { FAMILY_MALLOC, FAMILY_NEW, FAMILY_NEW_ARRAY, FAMILY_NONE };
+int core_kind_family(ms_call_kind kind, bool release);
+
+/* The leak tracker's counting, called directly when the chain holds only mallocspy's own
+ * spies (core/registry.h: SPY_FAST_COUNT): the same work as its hooks, with what they
+ * would have read from the call. */
+struct core_fast_counter {
+    void (*alloc)(const ms_stack *stack, size_t size, void *p);
+    void (*free)(const ms_stack *stack, size_t size, const void *p);
+};
+void core_set_fast_counter(const struct core_fast_counter *c);
+
 /* What this thread's running hook was called for (ms_spy_call), and that call's entry
  * frame (ms_spy_stack); call NULL outside a hook. */
 struct core_tls {

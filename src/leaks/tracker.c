@@ -252,6 +252,14 @@ static void *tracker_post_realloc(ms_spy *self, void *actual, bool spied)
     return actual;
 }
 
+/* The same counting, called by the dispatcher's fast path (core/dispatch.h). */
+static void fast_alloc(const ms_stack *stack, size_t size, void *p) { count_alloc(stack, size, p); }
+static void fast_free(const ms_stack *stack, size_t size, const void *p)
+{
+    count_free(stack, size, p);
+}
+static const struct core_fast_counter fast_counter = { fast_alloc, fast_free };
+
 static const ms_spy_ops tracker_ops = {
     .post_alloc = tracker_post_alloc,
     .pre_free = tracker_pre_free,
@@ -504,7 +512,9 @@ void tracker_warn_off(void)
 bool tracker_init(void)
 {
     prof.part = thread_part_register(sizeof(struct tracker_thread), thread_flush, thread_flush);
-    if (!prof.part || registry_register(&tracker_spy, MS_SPY_STACKS) != MS_OK) {
+    core_set_fast_counter(&fast_counter);
+    if (!prof.part ||
+        registry_register(&tracker_spy, MS_SPY_STACKS | SPY_FAST_COUNT) != MS_OK) {
         diag_warn("cannot register the leak tracker; leak checking is off");
         return false;
     }
