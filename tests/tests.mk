@@ -89,7 +89,8 @@ CHECK_RUNS := \
     check_stacks report=quiet:fast_path=0 \
     check_wrapper report=quiet \
     check_symbolizer report=quiet \
-    check_guest report=quiet
+    check_guest report=quiet \
+    check_servers report=quiet
 
 # make check T=spy (or T="spy threads") runs those areas only; JOBS=n how many at once.
 T ?=

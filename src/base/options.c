@@ -22,6 +22,7 @@ void options_defaults(struct options *o)
     o->mappings = true;
     o->mismatch = true;
     o->fast_path = true;
+    o->start = true;
     o->malloc_fill = o->free_fill = -1;
     o->sites_top = 10;
     o->timeline_ms = 10;
@@ -246,6 +247,16 @@ static void parse_item(struct options *o, const char *k, size_t klen, const char
             o->report_signal = sig;
         else
             bad_value(k, klen, v, vlen, "a signal name such as SIGUSR2, or its number");
+    } else if (key_is(k, klen, "start")) {
+        if (parse_bool(v, vlen, &b))
+            o->start = b;
+        else
+            bad_value(k, klen, v, vlen, "0 or 1");
+    } else if (key_is(k, klen, "start_signal")) {
+        if (parse_signal(v, vlen, &sig))
+            o->start_signal = sig;
+        else
+            bad_value(k, klen, v, vlen, "a signal name such as SIGUSR1, or its number");
     } else if (key_is(k, klen, "fast_path")) {
         if (parse_bool(v, vlen, &b))
             o->fast_path = b;

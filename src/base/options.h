@@ -20,7 +20,9 @@ struct options {
     bool halt_on_error;        /* abort after reporting the first heap error */
     bool mappings;             /* track the program's anonymous mappings */
     bool mismatch;             /* report malloc/delete, new/free and new[]/delete mixes */
-    bool fast_path;            /* mallocspy's own spies alone: no chain walk (core/dispatch.c) */
+    bool fast_path;
+    bool start;                /* record from start-up; 0: dormant until started */
+    int start_signal;          /* signal that starts and stops recording; 0: none */            /* mallocspy's own spies alone: no chain walk (core/dispatch.c) */
     size_t guard;              /* redzone bytes on each side of a block; 0: none */
     size_t quarantine;         /* bytes of freed blocks held back; 0: none */
     int malloc_fill, free_fill; /* byte new and freed blocks are filled with; -1: none */

@@ -18,6 +18,9 @@
 #include "stacks/stacks.h"
 
 bool core_complete;
+atomic_bool core_rec = true;
+
+void core_set_recording(bool on) { atomic_store(&core_rec, on); }
 TLS_IE struct core_tls core_tls;
 
 void core_set_table_complete(bool complete) { core_complete = complete; }
@@ -643,6 +646,8 @@ void *core_heap_alloc(size_t size, size_t align, bool zero, ms_call_kind kind, u
         align = ALIGN_MIN;
     if (unlikely(tls_guard) || unlikely(!start_ready()))
         return guarded_alloc(size, align, zero);
+    if (unlikely(!core_recording()) && !heap && !tag)
+        return real_alloc(size, align, zero);        /* dormant: nothing recorded */
     struct thread_state *ts = thread_state();
     op_begin(ts);
     const struct chain *ch = registry_chain();
@@ -760,6 +765,14 @@ void core_heap_free(void *p, ms_call_kind kind, uint32_t heap, void *fp)
     if (unlikely(tls_guard) || unlikely(!start_ready())) {
         int saved = errno;
         guarded_free(p);
+        errno = saved;
+        return;
+    }
+    struct block b;
+    if (unlikely(!core_recording()) && !heap &&
+        (!blocks_used || !blocks_find((uintptr_t)p, &b))) {
+        int saved = errno;
+        real_free(p);                 /* dormant, and not a block recorded before */
         errno = saved;
         return;
     }
@@ -890,6 +903,10 @@ void *core_heap_realloc(void *p, size_t size, ms_call_kind kind, uint32_t heap, 
     }
     if (unlikely(tls_guard) || unlikely(!start_ready()))
         return guarded_realloc(p, size);
+    struct block b;
+    if (unlikely(!core_recording()) && !heap &&
+        (!blocks_used || !blocks_find((uintptr_t)p, &b)))
+        return real_realloc(p, size);
     struct thread_state *ts = thread_state();
     op_begin(ts);
     const struct chain *ch = registry_chain();

@@ -5,6 +5,7 @@
 #ifndef MS_DISPATCH_H
 #define MS_DISPATCH_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +50,16 @@ struct core_tls {
 };
 extern TLS_IE struct core_tls core_tls;
 static inline const ms_call *core_call(void) { return core_tls.call; }
+
+/* Whether allocations are recorded now (start=0 loads mallocspy dormant; ms_start_tracking
+ * and start_signal start it).  While not, allocations of the task allocator go straight
+ * to the real allocator and no spy sees them. */
+extern atomic_bool core_rec;
+static inline bool core_recording(void)
+{
+    return atomic_load_explicit(&core_rec, memory_order_relaxed);
+}
+void core_set_recording(bool on);
 
 /* Whether the block map holds every block of the program since start-up (the leak
  * tracker is registered and memory never ran out): an unknown pointer is then a bad one. */

@@ -349,7 +349,7 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
 {
     /* Redzones and the quarantine are checked by every report, and at exit. */
     detectors_check_all();
-    if (!core_table_complete()) {
+    if (!tracker_active()) {
         /* No leak tracking: only the errors found, and their exit status. */
         if (at_exit && options.json_path[0]) {
             unsigned guard = tls_guard;
