@@ -87,6 +87,67 @@ START_TEST(test_never_started)
 }
 END_TEST
 
+/* ---- snapshots and growth ---------------------------------------------------------------- */
+
+/* The growth entry of `rep` whose stack starts in fn (frame 0 or 1), or NULL. */
+static const struct jval *growth_of(const struct jval *rep, const char *fn)
+{
+    const struct jval *st = jpath(rep, "growth.stacks");
+    ck_assert_msg(st && st->type == J_ARR, "no growth.stacks");
+    for (size_t i = 0; i < st->n; i++)
+        if (frame_index(jget(st->items[i], "stack"), fn, 2) >= 0)
+            return st->items[i];
+    return NULL;
+}
+
+START_TEST(test_growth_between_snapshots)
+{
+    char dir[PATH_MAX], opts[3 * PATH_MAX], path[PATH_MAX + 32];
+    make_dir("growth", dir, sizeof dir);
+    snprintf(opts, sizeof opts, "report_signal=SIGUSR2:report=growth:json_path=%s/r.%%n.json:"
+             "log_path=%s/r.%%n.log", dir, dir);
+    char *argv[] = { (char *)prog_path("server_growth"), dir, NULL };
+    struct run r = spy(argv, opts, NULL);
+    ck_assert_msg(r.status == 0 && strstr(r.out, "ok\n"), "status %d\n%s%s", r.status, r.out,
+                  r.err);
+    run_free(&r);
+    for (int n = 0; n <= 3; n++) {
+        snprintf(path, sizeof path, "%s/r.%d.json", dir, n);
+        struct jval *rep = load_report(path);
+        /* Snapshots 1 to 3, then the report at exit: number 4, written as %n = 0. */
+        ck_assert_int_eq((int)jnum(rep, "snapshot.number"), n ? n : 4);
+        ck_assert_msg((jpath(rep, "snapshot.at_exit")->b) == (n == 0), "at_exit of r.%d", n);
+        const struct jval *grow = growth_of(rep, "grow_site");
+        const struct jval *steady = growth_of(rep, "steady_site");
+        ck_assert_msg(grow, "r.%d: grow_site did not grow", n);
+        ck_assert_int_eq((int)jnum(grow, "bytes"), n ? 1000 : 200);
+        ck_assert_int_eq((int)jnum(grow, "blocks"), n ? 10 : 2);
+        ck_assert_int_eq((int)jnum(grow, "new_bytes"), n ? 1000 : 200);
+        ck_assert_msg(jnum(grow, "bytes_per_minute") > 0, "r.%d: no rate", n);
+        if (n == 1) {
+            /* Since start-up, both grew. */
+            ck_assert_ptr_nonnull(steady);
+            ck_assert_int_eq((int)jnum(steady, "bytes"), 5 * 64);
+        } else {
+            ck_assert_msg(!steady, "r.%d: the steady site shows as growing", n);
+        }
+        /* Largest growth first. */
+        ck_assert_ptr_eq(jpath(rep, "growth.stacks.0"), grow);
+        json_free(rep);
+        if (n) {
+            snprintf(path, sizeof path, "%s/r.%d.log", dir, n);
+            char *log = read_file(path);
+            ck_assert_msg(log && strstr(log, "==GROWTH: mallocspy: live memory grew by"),
+                          "r.%d.log: %s", n, log ? log : "(none)");
+            ck_assert_msg(strstr(log, n == 1 ? "Growth of 1320 byte(s)" : "Growth of 1000 byte(s) in "
+                                 "10 block(s)") || (n == 1 && strstr(log, "Growth of 1000 byte(s)")),
+                          "r.%d.log:\n%s", n, log);
+            free(log);
+        }
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("servers");
@@ -96,6 +157,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_start_from_code);
     tcase_add_test(t, test_start_control);
     tcase_add_test(t, test_never_started);
+    tcase_add_test(t, test_growth_between_snapshots);
     suite_add_tcase(s, t);
     return s;
 }

@@ -235,8 +235,10 @@ static void parse_item(struct options *o, const char *k, size_t klen, const char
             o->report = REPORT_QUIET;
         else if (vlen == 7 && !strncmp(v, "profile", 7))
             o->report = REPORT_PROFILE;
+        else if (vlen == 6 && !strncmp(v, "growth", 6))
+            o->report = REPORT_GROWTH;
         else
-            bad_value(k, klen, v, vlen, "text, quiet or profile");
+            bad_value(k, klen, v, vlen, "text, quiet, profile or growth");
     } else if (key_is(k, klen, "report_reachable")) {
         if (parse_bool(v, vlen, &b))
             o->report_reachable = b;

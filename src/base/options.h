@@ -41,7 +41,7 @@ struct options {
     bool debuginfod;           /* the symbolizer may ask debuginfod (never in secure mode) */
     unsigned debuginfod_timeout; /* seconds, for all of a process's lookups */
 };
-enum { REPORT_TEXT = 0, REPORT_QUIET = 1, REPORT_PROFILE = 2 };
+enum { REPORT_TEXT = 0, REPORT_QUIET = 1, REPORT_PROFILE = 2, REPORT_GROWTH = 3 };
 /* symbolize=0: module+offset only; 1: name what is printed (a clean process's JSON stays
  * unnamed); all: name every stack of the JSON report, the profile's sites too. */
 enum { SYMBOLIZE_NEVER = 0, SYMBOLIZE_PRINTED = 1, SYMBOLIZE_ALL = 2 };

@@ -15,6 +15,9 @@ struct site_node {
 };
 
 struct site **site_pages[SITE_MAX_PAGES];
+_Atomic uint32_t sites_window;
+
+uint32_t sites_new_window(void) { return atomic_fetch_add(&sites_window, 1); }
 
 static struct {
     spinlock lock;              /* table, next_id, pages */
@@ -94,8 +97,11 @@ fail:
     return SITE_INTERNAL;
 }
 
-uint32_t site_get(struct thread_state *ts, const struct site_key *key)
+uint32_t site_get(struct thread_state *ts, const struct site_key *in)
 {
+    struct site_key k = *in;
+    k.epoch = sites_epoch();
+    const struct site_key *key = &k;
     if (unlikely(!part))
         return site_lookup(key);      /* no room for the cache was left */
     struct site_cache_entry *e =
@@ -110,8 +116,11 @@ uint32_t site_get(struct thread_state *ts, const struct site_key *key)
     return id;
 }
 
-uint32_t site_for_stack(struct thread_state *ts, const struct site_key *key)
+uint32_t site_for_stack(struct thread_state *ts, const struct site_key *in)
 {
+    struct site_key k = *in;
+    k.epoch = sites_epoch();
+    const struct site_key *key = &k;
     struct chain_memo *m = stack_chain_memo();
     if (likely(m && m->site && !memcmp(&m->key, key, sizeof *key)))
         return m->site;

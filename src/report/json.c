@@ -66,6 +66,7 @@ void report_write_json(struct writer *w, struct report *r)
           (unsigned long)r->bytes[KIND_MAPPING], (unsigned long)r->blocks[KIND_MAPPING],
           (unsigned long)r->bytes[KIND_POOL], (unsigned long)r->blocks[KIND_POOL],
           errors_count());
+    growth_write_json(w, r);
     w_str(w, "\"leaks\":[");
     bool first = true;
     for (size_t i = 0; i < r->ng; i++) {

@@ -60,7 +60,7 @@ static void group_blocks(struct report *r)
         const struct snap_block *b = &r->snap.b[i];
         const struct site *st = site_by_id(b->site);
         uint32_t stack = st ? st->key.stack : 0;
-        uint32_t heap = st ? st->key.heap : 0, tag = st ? (uint32_t)st->key.tag : 0;
+        uint32_t heap = st ? st->key.heap : 0, tag = st ? st->key.tag : 0;
         size_t h = (size_t)group_hash(stack, b->kind, heap, tag) & (cap - 1);
         for (;;) {
             uint32_t gi = slot[h];
@@ -214,9 +214,87 @@ static uint64_t rss_peak_now(void)
     return kb * 1024;
 }
 
-static bool build(struct report *r, const struct scan_entry *entry, pid_t exclude)
+/* ---- snapshots ---------------------------------------------------------------------------- */
+
+static struct {
+    unsigned taken;            /* snapshots so far (reports of a running process) */
+    double start, last;        /* start-up, and the last snapshot (monotonic seconds) */
+} shots;
+
+static bool growth_before(const void *pa, const void *pb)
+{
+    const struct growth *a = pa, *b = pb;
+    return a->bytes != b->bytes ? a->bytes > b->bytes : a->stack < b->stack;
+}
+
+/* Live blocks and bytes per stack at the previous snapshot (index: stack id). */
+struct live { uint64_t blocks, bytes; };
+static struct {
+    struct live *by_stack;
+    size_t n;
+} prev;
+
+/* What grew since the previous snapshot, by stack: live bytes now minus live bytes then
+ * (a site that keeps a steady amount live, freeing as it allocates, does not show), with
+ * how much of it was allocated since then (the blocks of the window that ended). */
+static void growth(struct report *r, uint32_t window)
+{
+    size_t nstacks = (size_t)stacks_count() + 1;
+    struct live *cur = pages_alloc(nstacks * sizeof *cur);
+    struct live *fresh = pages_alloc(nstacks * sizeof *fresh);
+    if (!cur || !fresh) {
+        if (cur)
+            pages_free(cur, nstacks * sizeof *cur);
+        if (fresh)
+            pages_free(fresh, nstacks * sizeof *fresh);
+        return;
+    }
+    for (size_t i = 0; i < r->snap.n; i++) {
+        const struct snap_block *b = &r->snap.b[i];
+        const struct site *st = site_by_id(b->site);
+        if (!st || (b->flags & SNAP_MAPPING) || st->key.stack >= nstacks)
+            continue;
+        cur[st->key.stack].blocks++;
+        cur[st->key.stack].bytes += b->size;
+        if (st->key.epoch == window) {
+            fresh[st->key.stack].blocks++;
+            fresh[st->key.stack].bytes += b->size;
+        }
+    }
+    for (size_t k = 0; k < nstacks; k++) {
+        struct live was = k < prev.n ? prev.by_stack[k] : (struct live){ 0, 0 };
+        if (cur[k].bytes <= was.bytes)
+            continue;
+        if (!arena_reserve(&r->gr, r->ngr, &r->capgr, sizeof *r->gr, 64))
+            break;
+        r->gr[r->ngr++] = (struct growth){ (uint32_t)k,
+                                           cur[k].blocks > was.blocks ? cur[k].blocks - was.blocks
+                                                                      : 0,
+                                           cur[k].bytes - was.bytes, fresh[k].blocks,
+                                           fresh[k].bytes };
+        r->grow_blocks += r->gr[r->ngr - 1].blocks;
+        r->grow_bytes += r->gr[r->ngr - 1].bytes;
+    }
+    pages_free(fresh, nstacks * sizeof *fresh);
+    if (prev.by_stack)
+        pages_free(prev.by_stack, prev.n * sizeof *prev.by_stack);
+    prev.by_stack = cur;
+    prev.n = nstacks;
+    sort_small(r->gr, r->ngr, sizeof *r->gr, growth_before);
+}
+
+static bool build(struct report *r, const struct scan_entry *entry, pid_t exclude, bool at_exit)
 {
     memset(r, 0, sizeof *r);
+    /* A snapshot: from here, new blocks belong to the next window. */
+    uint32_t window = sites_new_window();
+    double now = seconds();
+    r->at_exit = at_exit;
+    r->number = at_exit ? shots.taken + 1 : ++shots.taken;
+    r->seconds = now - shots.start;
+    r->since = shots.last ? shots.last - shots.start : 0;
+    shots.last = now;
+    chan_set_number(at_exit ? 0 : r->number);
     r->tracking_bytes = arena_bytes() + blocks_map_bytes();
     r->rss_peak = rss_peak_now();
     double t0 = seconds();
@@ -269,6 +347,7 @@ static bool build(struct report *r, const struct scan_entry *entry, pid_t exclud
     }
     sort_small(r->g, r->ng, sizeof *r->g, group_before);
     tally(r);
+    growth(r, window);
     if (options.report == REPORT_PROFILE || options.json_path[0] ||
         ((options.folded_path[0] || options.flamegraph_path[0]) && options.weight != W_LEAKED))
         r->ps = tracker_profile(&r->nps, &r->psum);
@@ -282,6 +361,8 @@ static void release(struct report *r)
         pages_free(r->graph.edge, r->graph.capedge * sizeof *r->graph.edge);
     if (r->g)
         arena_free(r->g, r->capg * sizeof *r->g);
+    if (r->gr)
+        arena_free(r->gr, r->capgr * sizeof *r->gr);
     symbolizer_free(r->sym);
     supp_free(r->supp);
     tracker_profile_free(r->ps, r->nps);
@@ -318,7 +399,8 @@ static bool needs_names(const struct report *r, bool text, bool json, bool pictu
     return pictures || errors_count() || ((text || json) && leaks) ||
            (json && options.symbolize == SYMBOLIZE_ALL) ||
            (json && heap_leaks_count()) ||
-           (text && options.report == REPORT_PROFILE && tracker_active());
+           (text && options.report == REPORT_PROFILE && tracker_active()) ||
+           (text && options.report == REPORT_GROWTH && r->ngr);
 }
 
 /* The report is written once into nothing, to learn which frames it prints; they are named
@@ -376,7 +458,7 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
         tracker_timeline_end();
     struct report r;
     double t0 = seconds();
-    build(&r, entry, report_signal_thread());
+    build(&r, entry, report_signal_thread(), at_exit);
     long leaked_n = (long)report_leaked(r.blocks);
     /* Nothing to say goes unsaid on the program's stderr (LeakSanitizer's way); a log the
      * user named, or a stream, still gets the summary line. */
@@ -397,7 +479,10 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
         report_write_text(&w, &r);
         w_close(&w);
     } else {
-        if (text) {
+        if (text && !at_exit && strstr(options.log_path, "%n")) {
+            /* A log per snapshot: this one's own file. */
+            write_file(options.log_path, &r, false);
+        } else if (text) {
             /* The text log stays open for the process: errors found while it ran come
              * before the report, and snapshot reports follow one another. */
             int fd = chan_log_fd();
@@ -499,6 +584,7 @@ extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
  * __libc_start_main registers the loader's destructors, it runs after them. */
 void report_register_exit(void)
 {
+    shots.start = seconds();
     __cxa_atexit(report_at_exit, NULL, NULL);
 }
 

@@ -33,6 +33,8 @@ void report_write_text(struct writer *w, struct report *r)
     bool reachable = options.report_reachable && r->blocks[KIND_REACHABLE];
     if (options.report == REPORT_PROFILE && tracker_active())
         profile_write_text(w, r);
+    if (options.report == REPORT_GROWTH)
+        growth_write_text(w, r);
     if (leaked_blocks || reachable) {
         w_str(w, "\n=================================================================\n");
         w_fmt(w, "==%d==ERROR: mallocspy: detected memory leaks\n", (int)getpid());
