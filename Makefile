@@ -26,7 +26,7 @@ ENTRYFLAGS := -fno-omit-frame-pointer -fno-optimize-sibling-calls
 # The soname lets a program linked with -lmallocspy and run under the preload share the
 # one copy the preload brought in.
 LIBLDFLAGS := -shared -Wl,-soname,libmallocspy.so -Wl,--no-undefined -Wl,--version-script=src/exports.map -Wl,-z,now -Wl,-z,relro
-LIBS    := -ldl -lpthread
+LIBS    := -ldl -lpthread -lm
 
 # One folder per layer (src/README); the symbolizer is a program of its own.
 SRC     := $(filter-out src/symbolizer/%,$(wildcard src/*/*.c))

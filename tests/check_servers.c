@@ -11,7 +11,8 @@
 static struct spied run_prog(const char *name, const char *arg, const char *opts)
 {
     char *argv[] = { (char *)prog_path(name), (char *)arg, NULL };
-    struct spied s = spy_reports(argv, opts, NULL, true);
+    char *argv2[] = { (char *)prog_path(name), NULL };
+    struct spied s = spy_reports(arg ? argv : argv2, opts, NULL, true);
     ck_assert_msg(s.r.status == 0 && strstr(s.r.out, "ok\n"), "%s: status %d\n%s%s", name,
                   s.r.status, s.r.out, s.r.err);
     s.json = load_report(s.json_path);
@@ -148,6 +149,74 @@ START_TEST(test_growth_between_snapshots)
 }
 END_TEST
 
+/* ---- sampling ---------------------------------------------------------------------------- */
+
+/* The bytes and allocations the profile's sites give the stack through fn. */
+static void site_totals(const struct jval *rep, const char *fn, double *bytes, double *allocs)
+{
+    const struct jval *g[4];
+    int n = entries_with(rep, "sites", fn, 2, NULL, g, 4);
+    *bytes = *allocs = 0;
+    for (int i = 0; i < n && i < 4; i++) {
+        *bytes += jnum(g[i], "bytes");
+        *allocs += jnum(g[i], "allocations");
+    }
+}
+
+static void near(const char *what, double got, double want, double tolerance)
+{
+    ck_assert_msg(fabs(got - want) <= tolerance * want, "%s: %.0f, expected %.0f within %.0f%%",
+                  what, got, want, tolerance * 100);
+}
+
+START_TEST(test_sampling_estimates)
+{
+    static const unsigned long seeds[] = { 7, 1234567, 99 };
+    for (unsigned k = 0; k < 3; k++) {
+        char opts[128];
+        snprintf(opts, sizeof opts, "sites_top=100:symbolize=all:sample_bytes=16384:"
+                 "sample_seed=%lu", seeds[k]);
+        struct spied s = run_prog("server_sampled", NULL, opts);
+        const struct jval *rep = s.json;
+        double bytes, allocs;
+        site_totals(rep, "small_site", &bytes, &allocs);
+        near("small_site bytes", bytes, 400000.0 * 64, 0.10);
+        near("small_site allocations", allocs, 400000, 0.10);
+        site_totals(rep, "medium_site", &bytes, &allocs);
+        near("medium_site bytes", bytes, 3000.0 * 8192, 0.10);
+        near("medium_site allocations", allocs, 3000, 0.10);
+        site_totals(rep, "large_site", &bytes, &allocs);
+        near("large_site bytes", bytes, 40.0 * 1048576, 0.01);
+        site_totals(rep, "lost_site", &bytes, &allocs);
+        near("lost_site bytes", bytes, 2000.0 * 1000, 0.25);
+        ck_assert_int_eq((int)jnum(rep, "sampling.sample_bytes"), 16384);
+        /* Only sampled blocks are known: nothing is called leaked. */
+        ck_assert_int_eq((int)jnum(rep, "summary.definite_blocks"), 0);
+        ck_assert_int_eq((int)jnum(rep, "summary.indirect_blocks"), 0);
+        ck_assert_msg(jnum(rep, "summary.unknown_blocks") > 0, "no block left unclassified");
+        ck_assert_ptr_nonnull(strstr(s.log, "mallocspy: sampled (sample_bytes=16384)"));
+        ck_assert_ptr_nonnull(strstr(s.log, "SUMMARY: mallocspy: 0 byte(s) leaked"));
+        spied_free(&s);
+    }
+}
+END_TEST
+
+/* The control: unsampled, the numbers are exact and the lost blocks are leaks. */
+START_TEST(test_sampling_control)
+{
+    struct spied s = run_prog("server_sampled", NULL, "sites_top=100:symbolize=all");
+    const struct jval *rep = s.json;
+    double bytes, allocs;
+    site_totals(rep, "small_site", &bytes, &allocs);
+    ck_assert_int_eq((long)bytes, 400000L * 64);
+    ck_assert_int_eq((long)allocs, 400000);
+    ck_assert_msg(jpath(rep, "sampling")->type == J_NULL, "sampling is not null");
+    ck_assert_int_eq((int)jnum(rep, "summary.definite_blocks"), 2000);
+    ck_assert_int_eq((int)jnum(rep, "summary.definite_bytes"), 2000000);
+    spied_free(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("servers");
@@ -158,6 +227,8 @@ static Suite *suite(void)
     tcase_add_test(t, test_start_control);
     tcase_add_test(t, test_never_started);
     tcase_add_test(t, test_growth_between_snapshots);
+    tcase_add_test(t, test_sampling_estimates);
+    tcase_add_test(t, test_sampling_control);
     suite_add_tcase(s, t);
     return s;
 }

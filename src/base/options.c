@@ -254,6 +254,18 @@ static void parse_item(struct options *o, const char *k, size_t klen, const char
             o->start = b;
         else
             bad_value(k, klen, v, vlen, "0 or 1");
+    } else if (key_is(k, klen, "sample_bytes")) {
+        size_t q;
+        if (parse_bytes(v, vlen, &q))
+            o->sample_bytes = q;
+        else
+            bad_value(k, klen, v, vlen, "a byte count, such as 524288 or 512k (0: off)");
+    } else if (key_is(k, klen, "sample_seed")) {
+        unsigned long n;
+        if (parse_ulong(v, vlen, &n))
+            o->sample_seed = n;
+        else
+            bad_value(k, klen, v, vlen, "a number");
     } else if (key_is(k, klen, "start_signal")) {
         if (parse_signal(v, vlen, &sig))
             o->start_signal = sig;

@@ -22,6 +22,8 @@ struct options {
     bool mismatch;             /* report malloc/delete, new/free and new[]/delete mixes */
     bool fast_path;
     bool start;                /* record from start-up; 0: dormant until started */
+    size_t sample_bytes;       /* Poisson sampling, one sample per this many bytes; 0: all */
+    uint64_t sample_seed;      /* the sampler's seed; 0: from the clock */
     int start_signal;          /* signal that starts and stops recording; 0: none */            /* mallocspy's own spies alone: no chain walk (core/dispatch.c) */
     size_t guard;              /* redzone bytes on each side of a block; 0: none */
     size_t quarantine;         /* bytes of freed blocks held back; 0: none */

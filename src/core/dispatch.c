@@ -3,9 +3,12 @@
  * allocator, and runs the post_ hooks innermost first (IMallocSpy, nested); one walker
  * (chain_pre, chain_post) does it for all six operations.  The blocks handed out carry
  * their record in a header (blocks.h). */
+#include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/diag.h"
+#include "base/options.h"
 #include "base/start.h"
 #include "base/thread.h"
 #include "core/blocks.h"
@@ -344,18 +347,84 @@ enum { FL_IDLE = 0, FL_ACTIVE, FL_RELEASED };
 struct inflight {
     atomic_int state;
     uintptr_t actual;
+    /* Sampling: bytes until the next sample, and the thread's own generator. */
+    int64_t sample_left;
+    uint64_t rng;
 };
 static size_t inflight_part;
 
-void core_init(void)
-{
-    inflight_part = thread_part_register(sizeof(struct inflight), NULL, NULL);
-}
+size_t core_sample_bytes;
 
 static inline struct inflight *inflight_of(struct thread_state *ts)
 {
     return inflight_part ? thread_part(ts, inflight_part) : NULL;
 }
+
+void core_init(void)
+{
+    inflight_part = thread_part_register(sizeof(struct inflight), NULL, NULL);
+    core_sample_bytes = options.leak_check ? options.sample_bytes : 0;
+}
+
+uint64_t core_sample_weight_bytes(uint64_t size)
+{
+    if (!core_sample_bytes || !size)
+        return size;
+    double x = (double)size / (double)core_sample_bytes;
+    return (uint64_t)((double)size / -expm1(-x) + 0.5);
+}
+
+double core_sample_weight_count(uint64_t size)
+{
+    if (!core_sample_bytes)
+        return 1.0;
+    double x = (double)(size ? size : 1) / (double)core_sample_bytes;
+    return 1.0 / -expm1(-x);
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Bytes to the next sample: exponential, of mean sample_bytes. */
+static int64_t sample_interval(struct inflight *c, struct thread_state *ts)
+{
+    if (!c->rng) {
+        uint64_t seed = options.sample_seed;
+        if (!seed) {
+            struct timespec t;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            seed = (uint64_t)t.tv_nsec ^ ((uint64_t)t.tv_sec << 32);
+        }
+        c->rng = seed ^ ((uint64_t)ts->tid * 0xD6E8FEB86659FD93ULL) ^ 1;
+    }
+    double u = (double)((splitmix(&c->rng) >> 11) + 1) / 9007199254740993.0;   /* (0, 1] */
+    double v = -log(u) * (double)core_sample_bytes;
+    return v > 4e18 ? (int64_t)4e18 : (int64_t)v + 1;
+}
+
+/* Whether this allocation of `size` bytes is one the sampler records. */
+static inline bool sampled(struct thread_state *ts, size_t size)
+{
+    struct inflight *c = inflight_of(ts);
+    if (unlikely(!c))
+        return true;
+    if (unlikely(!c->sample_left))
+        c->sample_left = sample_interval(c, ts);
+    c->sample_left -= (int64_t)size;
+    if (likely(c->sample_left > 0))
+        return false;
+    /* One sample, however many intervals the allocation spans (its weight says so). */
+    do
+        c->sample_left += sample_interval(c, ts);
+    while (c->sample_left <= 0);
+    return true;
+}
+
 
 /* p is the pActual of a block some thread is walking: it is left to that thread. */
 static bool release_inflight(uintptr_t p)
@@ -649,6 +718,8 @@ void *core_heap_alloc(size_t size, size_t align, bool zero, ms_call_kind kind, u
     if (unlikely(!core_recording()) && !heap && !tag)
         return real_alloc(size, align, zero);        /* dormant: nothing recorded */
     struct thread_state *ts = thread_state();
+    if (unlikely(core_sampling()) && !heap && !tag && !sampled(ts, size))
+        return real_alloc(size, align, zero);        /* not sampled: not recorded */
     op_begin(ts);
     const struct chain *ch = registry_chain();
     void *p;
@@ -784,7 +855,17 @@ void core_heap_free(void *p, ms_call_kind kind, uint32_t heap, void *fp)
         real_free(p);
         errno = saved;
     } else if (!(ch && ch->fast && fast_free(ts, ch, p, kind, heap))) {
-        spied_free(ts, ch, p, kind, heap, fp);
+        struct block ub;
+        /* mallocspy's own spies have nothing to do with a block the map does not know
+         * (sampling, start=0 leave such blocks): straight to the real free. */
+        if (ch && ch->fast && !core_complete && !heap &&
+            !(blocks_used && blocks_find((uintptr_t)p, &ub))) {
+            int saved = errno;
+            real_free(p);
+            errno = saved;
+        } else {
+            spied_free(ts, ch, p, kind, heap, fp);
+        }
     }
     end_operation(ts);
 }
@@ -908,6 +989,9 @@ void *core_heap_realloc(void *p, size_t size, ms_call_kind kind, uint32_t heap, 
         (!blocks_used || !blocks_find((uintptr_t)p, &b)))
         return real_realloc(p, size);
     struct thread_state *ts = thread_state();
+    if (unlikely(core_sampling()) && !heap && (!blocks_used || !blocks_find((uintptr_t)p, &b)) &&
+        !sampled(ts, size))
+        return real_realloc(p, size);                /* an unsampled block stays one */
     op_begin(ts);
     const struct chain *ch = registry_chain();
     void *q;

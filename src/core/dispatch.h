@@ -61,6 +61,15 @@ static inline bool core_recording(void)
 }
 void core_set_recording(bool on);
 
+/* Poisson sampling over bytes (sample_bytes=N): each byte is sampled with probability
+ * 1/N, and an allocation is recorded when one of its bytes is; the others go straight to
+ * the real allocator.  A recorded allocation of `size` bytes stands for this many bytes
+ * and (on average) allocations; exactly `size` and 1 when not sampling. */
+extern size_t core_sample_bytes;
+static inline bool core_sampling(void) { return core_sample_bytes != 0; }
+uint64_t core_sample_weight_bytes(uint64_t size);
+double core_sample_weight_count(uint64_t size);
+
 /* Whether the block map holds every block of the program since start-up (the leak
  * tracker is registered and memory never ran out): an unknown pointer is then a bad one. */
 extern bool core_complete;

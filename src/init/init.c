@@ -163,7 +163,7 @@ static void init(void)
     options_parse(&options, options_env());
     /* Set before anything else can allocate: from here every block is recorded (but
      * with start=0, when blocks made while dormant are unknown to the map). */
-    core_set_table_complete(options.leak_check && options.start);
+    core_set_table_complete(options.leak_check && options.start && !options.sample_bytes);
     core_set_recording(options.start || !options.leak_check);
     /* Every module's part of the thread states, before any state exists (none does
      * until this is done: meanwhile allocations take the guarded path). */

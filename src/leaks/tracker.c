@@ -55,6 +55,7 @@ struct tracker_thread {
     int64_t live_delta;        /* bytes allocated minus freed since the last flush */
     void *last_alloc;          /* this thread's latest allocation, until its next free */
     uint64_t tl_events;        /* timeline: operations since the clock was last read */
+    uint64_t rng;              /* sampling: rounds estimated counts without bias */
     struct prof_entry prof[PROF_SLOTS];
 };
 
@@ -187,18 +188,39 @@ static inline void account(struct thread_state *ts, struct tracker_thread *t, in
         timeline_tick(t, est);
 }
 
+/* Sampling: what one recorded allocation of `size` bytes stands for: *bytes bytes and,
+ * on average, the return value in allocations (rounded up or down at random, so that the
+ * sums stay unbiased). */
+__attribute__((noinline)) static uint64_t weigh(struct tracker_thread *t, uint64_t *bytes)
+{
+    uint64_t size = *bytes;
+    *bytes = core_sample_weight_bytes(size);
+    double w = core_sample_weight_count(size);
+    uint64_t whole = (uint64_t)w;
+    if (!t->rng)
+        t->rng = (uint64_t)(uintptr_t)t * 0x9E3779B97F4A7C15ULL | 1;
+    t->rng ^= t->rng << 13;
+    t->rng ^= t->rng >> 7;
+    t->rng ^= t->rng << 17;
+    double frac = w - (double)whole;
+    return whole + ((double)(t->rng >> 11) / 9007199254740992.0 < frac);
+}
+
 /* A block of `size` bytes at p allocated with `stack`. */
 static inline void count_alloc(const ms_stack *stack, size_t size, void *p)
 {
     struct thread_state *ts = thread_tls.ts;
     struct tracker_thread *t = mine(ts);
+    uint64_t bytes = size, n = 1;
+    if (unlikely(core_sampling()))
+        n = weigh(t, &bytes);
     struct prof_entry *e = slot(t, key_of(stack));
-    PSET(e->allocs, e->allocs + 1);
-    PSET(e->bytes, e->bytes + size);
-    add_live(e, (int64_t)size);
+    PSET(e->allocs, e->allocs + n);
+    PSET(e->bytes, e->bytes + bytes);
+    add_live(e, (int64_t)bytes);
     t->last_alloc = p;
-    PSET(t->allocs, t->allocs + 1);
-    account(ts, t, (int64_t)size);
+    PSET(t->allocs, t->allocs + n);
+    account(ts, t, (int64_t)bytes);
 }
 
 /* The block at p, of `size` bytes allocated with `stack`, freed.  Temporary, as heaptrack
@@ -207,13 +229,16 @@ static inline void count_free(const ms_stack *stack, size_t size, const void *p)
 {
     struct thread_state *ts = thread_tls.ts;
     struct tracker_thread *t = mine(ts);
+    uint64_t bytes = size, n = 1;
+    if (unlikely(core_sampling()))
+        n = weigh(t, &bytes);
     struct prof_entry *e = slot(t, key_of(stack));
     if (p == t->last_alloc)
-        PSET(e->temps, e->temps + 1);
+        PSET(e->temps, e->temps + n);
     t->last_alloc = NULL;
-    add_live(e, -(int64_t)size);
-    PSET(t->frees, t->frees + 1);
-    account(ts, t, -(int64_t)size);
+    add_live(e, -(int64_t)bytes);
+    PSET(t->frees, t->frees + n);
+    account(ts, t, -(int64_t)bytes);
 }
 
 /* ---- the spy ---------------------------------------------------------------------------- */

@@ -254,11 +254,14 @@ static void growth(struct report *r, uint32_t window)
         const struct site *st = site_by_id(b->site);
         if (!st || (b->flags & SNAP_MAPPING) || st->key.stack >= nstacks)
             continue;
-        cur[st->key.stack].blocks++;
-        cur[st->key.stack].bytes += b->size;
+        /* Sampling: each block stands for more. */
+        uint64_t n = core_sampling() ? (uint64_t)(core_sample_weight_count(b->size) + 0.5) : 1;
+        uint64_t bytes = core_sample_weight_bytes(b->size);
+        cur[st->key.stack].blocks += n;
+        cur[st->key.stack].bytes += bytes;
         if (st->key.epoch == window) {
-            fresh[st->key.stack].blocks++;
-            fresh[st->key.stack].bytes += b->size;
+            fresh[st->key.stack].blocks += n;
+            fresh[st->key.stack].bytes += bytes;
         }
     }
     for (size_t k = 0; k < nstacks; k++) {
@@ -300,6 +303,13 @@ static bool build(struct report *r, const struct scan_entry *entry, pid_t exclud
     double t0 = seconds();
     r->scan_ok = scan_classify(&r->snap, &r->graph, entry, exclude, &r->stats);
     r->scan_seconds = seconds() - t0;
+    if (core_sampling()) {
+        /* Only sampled blocks are known: one that no root reaches through them may still
+         * be held by unsampled memory.  None is called leaked. */
+        for (size_t i = 0; i < r->snap.n; i++)
+            if (r->snap.b[i].kind == KIND_DEFINITE || r->snap.b[i].kind == KIND_INDIRECT)
+                r->snap.b[i].kind = KIND_UNKNOWN;
+    }
     if (!r->scan_ok)
         diag_warn("out of memory while scanning for leaks; the report may list reachable "
                 "blocks as leaked");
