@@ -40,6 +40,7 @@ BUILD = os.path.join(ROOT, "build")
 BENCH_SRC = os.path.join(ROOT, "tests", "bench")
 BENCH_BIN = os.path.join(BUILD, "bench")
 LIB = os.path.join(BUILD, "libmallocspy.so")
+SYMBOLIZER = os.path.join(BUILD, "mallocspy-symbolizer")   # found beside the library
 LIBLSAN = "/usr/lib/x86_64-linux-gnu/liblsan.so.0"
 SHIM = os.path.join(BENCH_BIN, "lsan_signal_shim.so")
 RUNNER = os.path.join(BENCH_BIN, "runner")
@@ -289,10 +290,10 @@ def available_tools(wanted, notes):
     tools = []
     for t in wanted:
         if t == "mallocspy":
-            if os.path.exists(LIB):
+            if os.path.exists(LIB) and os.path.exists(SYMBOLIZER):
                 tools.append(t)
             else:
-                notes.append("mallocspy skipped: %s is missing (run make)" % LIB)
+                notes.append("mallocspy skipped: %s or %s is missing (run make)" % (LIB, SYMBOLIZER))
         elif t == "heaptrack":
             if shutil.which("heaptrack"):
                 tools.append(t)
@@ -536,6 +537,18 @@ def mallocspy_reports(d):
     return reports
 
 
+def mallocspy_log_warnings(d):
+    """The lines of mallocspy's own warnings in the run's log files (log_path)."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(d, "ms.*.log"))):
+        try:
+            with open(path, errors="replace") as f:
+                out += [l.rstrip("\n") for l in f if l.startswith("mallocspy: ")]
+        except OSError:
+            pass
+    return out
+
+
 def measure(wl, tool, run, env, ref, timeout, workdir):
     d = tempfile.mkdtemp(prefix="%s-%s-%d-" % (wl.name, tool, run), dir=workdir)
     argv, e = tool_command(tool, wl, wl.argv(d), d, env)
@@ -587,6 +600,15 @@ def measure(wl, tool, run, env, ref, timeout, workdir):
         warn = [l for l in err.splitlines() if "mallocspy" in l]
         if warn:
             rec["stderr_mallocspy"] = warn[:3]
+        # Warnings go to log_path with the text report: "mallocspy: ..." lines.
+        logw = mallocspy_log_warnings(d)
+        if logw:
+            rec["log_warnings"] = len(logw)
+            rec["log_warnings_first"] = logw[:3]
+            helper = [l for l in logw if "module+offset" in l]
+            if helper:
+                rec["problem"] = (rec["problem"] + "; " if rec["problem"] else "") + \
+                    "frames left unnamed: " + helper[0][:200]
     if tool == "heaptrack":
         files = glob.glob(os.path.join(d, "heaptrack.*"))
         rec["heaptrack_files"] = len(files)
@@ -971,7 +993,9 @@ def snapshot(workdir, tools):
     files = [os.path.join(BENCH_BIN, f) for f in ("churn", "many_blocks", "runner")]
     files += [os.path.join(BENCH_SRC, f) for f in ("churn.py", "churn.pl")]
     if "mallocspy" in tools:
-        files.append(LIB)
+        # The library starts its symbolizer from its own directory: the helper goes with it,
+        # or every report would name no frame (and cost less than it does).
+        files += [LIB, SYMBOLIZER]
     if USE_SHIM:
         files.append(SHIM)
     for f in files:
