@@ -125,9 +125,10 @@ BENCH_ARGS ?=
 $(B)/bench/%: tests/bench/%.c
 	@mkdir -p $(B)/bench
 	$(CC) $(BENCH_CFLAGS) $< -o $@ -lpthread
-$(B)/bench/lsan_signal_shim.so: tests/bench/lsan_signal_shim.c
+$(B)/bench/%.so: tests/bench/%.c
 	@mkdir -p $(B)/bench
 	$(CC) $(BENCH_CFLAGS) -shared -fPIC $< -o $@ -ldl
-bench: all $(B)/bench/churn $(B)/bench/many_blocks $(B)/bench/runner \
-       $(B)/bench/lsan_signal_shim.so
+bench: all $(B)/bench/churn $(B)/bench/prodcons $(B)/bench/waves $(B)/bench/many_blocks \
+       $(B)/bench/tiny $(B)/bench/runner $(B)/bench/helper_rss $(B)/bench/lsan_signal_shim.so \
+       $(B)/bench/rss_at_exit.so
 	python3 scripts/bench.py $(BENCH_ARGS)
