@@ -59,14 +59,19 @@ SH = "/bin/sh"
 
 ALL_WORKLOADS = ["churn1", "churn2", "prodcons1", "prodcons4", "waves", "cc1", "python", "perl",
                  "sqlite", "cmake", "shell", "many_blocks", "exit_cost"]
-ALL_TOOLS = ["mallocspy", "heaptrack", "lsan", "valgrind"]
+ALL_TOOLS = ["mallocspy", "ms_dormant", "ms_sampled", "heaptrack", "lsan", "valgrind"]
+# mallocspy's other ways of running (issue 17): loaded dormant (start=0), and sampling
+MS_VARIANTS = {"ms_dormant": "start=0", "ms_sampled": "sample_bytes=524288"}
 TOOL_TITLE = {"base": "baseline", "mallocspy": "mallocspy", "heaptrack": "heaptrack",
-              "lsan": "LSan", "valgrind": "valgrind"}
+              "lsan": "LSan", "valgrind": "valgrind", "ms_dormant": "mallocspy start=0",
+              "ms_sampled": "mallocspy sample_bytes=524288"}
 CHURN = ("churn1", "churn2")
 # built by make bench (tests/bench/*.c)
 BENCH_PROGRAMS = ("churn", "prodcons", "waves", "many_blocks", "tiny", "runner", "rss_at_exit.so",
                   "helper_rss")
 ISSUE5 = ("churn1", "churn2", "cc1", "python", "perl", "sqlite")   # its goals' workloads
+BREAKDOWN = ("churn1", "churn2", "prodcons1", "cc1", "python", "perl", "sqlite")
+PERF_OK = shutil.which("perf") is not None
 PROCESS_HEAVY = ("cmake", "shell")                                   # issue 12
 THREADED = ("prodcons1", "prodcons4", "waves")                       # issue 13
 SPECIAL = ("many_blocks", "exit_cost")      # not in the ratio tables: sections of their own
@@ -379,7 +384,7 @@ def tool_versions(tools):
 def available_tools(wanted, notes):
     tools = []
     for t in wanted:
-        if t == "mallocspy":
+        if t == "mallocspy" or t in MS_VARIANTS:
             if os.path.exists(LIB) and os.path.exists(SYMBOLIZER):
                 tools.append(t)
             else:
@@ -550,10 +555,16 @@ def normalize(stdout, rundir=None):
 
 def tool_command(tool, wl, argv, d, env):
     env = dict(env)
-    if tool in ("mallocspy", "mallocspy_rss"):
+    if tool in ("mallocspy", "mallocspy_rss", "mallocspy_perf") or tool in MS_VARIANTS:
         env["LD_PRELOAD"] = LIB
         env["MALLOCSPY_OPTIONS"] = "json_path=%s:log_path=%s" % (
             os.path.join(d, "ms.%p.json"), os.path.join(d, "ms.%p.log"))
+        if tool in MS_VARIANTS:
+            env["MALLOCSPY_OPTIONS"] += ":" + MS_VARIANTS[tool]
+        if tool == "mallocspy_perf":
+            # the untimed run whose samples say where mallocspy's time goes (breakdown())
+            argv = ["perf", "record", "-q", "-e", "cpu-clock", "-F", str(PERF_HZ), "-o",
+                    os.path.join(d, "perf.data"), "--"] + argv
         if tool == "mallocspy_rss":
             # the untimed run that records each process's peak RSS after its report, and
             # each symbolizer helper's own (tests/bench/rss_at_exit.c, helper_rss.c)
@@ -765,7 +776,9 @@ def measure(wl, tool, run, env, ref, timeout, workdir):
         m = re.search(rb"end_ns=(\d+)", r["stderr"])
         if m:
             rec["tail"] = r["end_mono"] - int(m.group(1)) / 1e9
-    if tool in ("mallocspy", "mallocspy_rss"):
+    if tool == "mallocspy_perf":
+        rec["breakdown"] = perf_parts(os.path.join(d, "perf.data"))
+    if tool in ("mallocspy", "mallocspy_rss", "mallocspy_perf"):
         reps = [x for x in mallocspy_reports(d) if "_error" not in x]
         bad = [x["_error"] for x in mallocspy_reports(d) if "_error" in x]
         if bad:
@@ -818,6 +831,54 @@ def measure(wl, tool, run, env, ref, timeout, workdir):
         rec["heaptrack_bytes"] = sum(os.path.getsize(f) for f in files)
     shutil.rmtree(d, ignore_errors=True)
     return rec, r
+
+
+PERF_HZ = 4999
+# Where mallocspy's time goes, by the function the samples fall in (libmallocspy only).
+PARTS = (
+    ("stack", ("stack_", "chain_key", "validate", "walk_", "rule", "unw_", "find_fde", "decode",
+               "module", "intern", "exact_", "cache_", "cfi", "hash_frames", "capture_", "deepen",
+               "eval_", "read_", "fde_", "cie_")),
+    ("table", ("blocks_", "block_", "side_", "map_", "home", "headed_alloc")),
+    ("tracker", ("count_", "tracker_", "weigh", "evict", "flush", "account", "add_live", "slot",
+                 "timeline_", "tl_")),
+    ("report", ("scan_", "report_", "snapshot", "classify", "group_", "symbol", "frames_", "w_",
+                "world_", "stop_", "thread_roots", "module_roots", "drain", "found", "sort_",
+                "chan_", "json", "text", "growth", "profile_", "pictures_", "folded", "flamegraph",
+                "supp", "park")),
+)
+
+
+def part_of(sym):
+    for name, prefixes in PARTS:
+        if any(sym.startswith(p) for p in prefixes):
+            return name
+    return "dispatch"      # entry points, the dispatcher, sites, the registry, the rest
+
+
+def perf_parts(data):
+    """CPU seconds in libmallocspy, by part, from a perf.data file; None if perf failed."""
+    try:
+        out = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
+                              "--sort", "dso,symbol", "-F", "sample,dso,symbol"],
+                             capture_output=True, timeout=600).stdout.decode("utf-8", "replace")
+    except Exception:
+        return None
+    parts = {name: 0 for name, _ in PARTS}
+    parts["dispatch"] = 0
+    total = 0
+    for line in out.splitlines():
+        m = re.match(r"\s*(\d+)\s+(\S+)\s+\[[.k]\]\s+(\S+)", line)
+        if not m:
+            continue
+        n, dso, sym = int(m.group(1)), m.group(2), m.group(3)
+        total += n
+        if "mallocspy" in dso:
+            parts[part_of(sym)] += n
+    if not total:
+        return None
+    sec = 1.0 / PERF_HZ
+    return {k: v * sec for k, v in parts.items()}
 
 
 def file_hash(path):
@@ -1180,9 +1241,89 @@ def goals_issue13(res):
                        " threads in waves) at most 1.3x the run without a tool")]
 
 
+def vs_goal(res, names, title, limit_of):
+    """mallocspy's median wall ratio at most limit_of(res[w]) (None: cannot judge) on NAMES."""
+    lines, allok, seen = [], True, False
+    for w in names:
+        r = res.get(w) or {}
+        m = (r.get("mallocspy") or {}).get("wall_ratio")
+        limit, why = limit_of(r)
+        if m is None or limit is None:
+            lines.append("  - %s: not measured" % w)
+            allok = False
+            continue
+        seen = True
+        ok = m <= limit
+        allok &= ok
+        lines.append("  - %s: %s (%s)" % (w, verdict(ok, m, limit), why))
+    return (title, ("met" if allok else "NOT met") if seen else "not measured", lines)
+
+
+def variant_goal(res, tool, names, limit, title):
+    lines, allok, seen = [], True, False
+    for w in names:
+        s = (res.get(w) or {}).get(tool) or {}
+        m = s.get("wall_ratio")
+        if m is None:
+            lines.append("  - %s: not measured" % w)
+            allok = False
+            continue
+        seen = True
+        ok = m <= limit
+        allok &= ok
+        lines.append("  - %s: %s" % (w, verdict(ok, m, limit)))
+    return (title, ("met" if allok else "NOT met") if seen else "not measured", lines)
+
+
+def goals_issue15(res):
+    def lsan(r, k):
+        l = (r.get("lsan") or {}).get("wall_ratio")
+        return (l * k, "LSan %.2fx" % l) if l else (None, "")
+
+    def half_heaptrack(r):
+        h = (r.get("heaptrack") or {}).get("wall_ratio")
+        return (1 + (h - 1) / 2, "heaptrack %.2fx" % h) if h else (None, "")
+    return [vs_goal(res, CHURN, "churn: mallocspy's ratio at most 1.5x LSan's",
+                    lambda r: lsan(r, 1.5)),
+            vs_goal(res, ("cc1", "python", "perl", "sqlite"),
+                    "cc1, python, perl, sqlite: at most 1.2x LSan's ratio", lambda r: lsan(r, 1.2)),
+            vs_goal(res, [w for w in res if w not in SPECIAL and (res[w].get("heaptrack") or {}).get(
+                "wall_ratio")], "everywhere: overhead at most half of heaptrack's", half_heaptrack)]
+
+
+def goals_issue17(res):
+    ws = [w for w in res if w not in SPECIAL]
+    return [variant_goal(res, "ms_dormant", ws, 1.03, "start=0: at most 3% on every workload"),
+            variant_goal(res, "ms_sampled", ws, 1.05,
+                         "sample_bytes=524288: at most 5% on every workload")]
+
+
 def all_goals(res, mb, ec):
     return ([("5",) + x for x in goals(res, mb)] + [("12",) + x for x in goals_issue12(res, ec)] +
-            [("13",) + x for x in goals_issue13(res)])
+            [("13",) + x for x in goals_issue13(res)] + [("15",) + x for x in goals_issue15(res)] +
+            [("17",) + x for x in goals_issue17(res)])
+
+
+def render_breakdown(L, res):
+    rows = [(w, res[w]["mallocspy"]["breakdown_ns"]) for w in res
+            if w not in SPECIAL and (res[w].get("mallocspy") or {}).get("breakdown_ns")]
+    if not rows:
+        return
+    L.append("## Where mallocspy's time goes")
+    L.append("")
+    L.append("CPU time in libmallocspy per allocation counted, by part, from one more untimed run"
+             " under `perf record -e cpu-clock` (samples in the library's functions, by name:"
+             " *stack* capture and unwinding, the block *table*, the *tracker*'s counting, the"
+             " *report* at exit, and *dispatch*: the entry points, the dispatcher, sites and the"
+             " registry).  The program's own time and the real allocator's are not in it.")
+    L.append("")
+    names = ["dispatch", "table", "stack", "tracker", "report"]
+    L.append("| workload | " + " | ".join("%s ns" % n for n in names) + " | total ns |")
+    L.append("|---|" + "---:|" * (len(names) + 1))
+    for w, b in rows:
+        L.append("| %s | %s | %.0f |" % (w, " | ".join("%.0f" % b.get(n, 0) for n in names),
+                                        sum(b.values())))
+    L.append("")
 
 
 def render_exit_report(L, res):
@@ -1316,7 +1457,7 @@ def render(meta, res, mb, ec, tools, notes, args):
              " CPU time: see *mallocspy's exit report* below.")
     L.append("")
     ws = [w for w in res if w not in SPECIAL]
-    cols = ["mallocspy", "heaptrack", "lsan", "valgrind"]
+    cols = ["mallocspy", "ms_dormant", "ms_sampled", "heaptrack", "lsan", "valgrind"]
     cols = [c for c in cols if c in tools]
     L.append("## Wall time (ratio to the baseline)")
     L.append("")
@@ -1426,6 +1567,7 @@ def render(meta, res, mb, ec, tools, notes, args):
         L.append("")
     if "mallocspy" in tools:
         render_exit_report(L, res)
+        render_breakdown(L, res)
     if ec:
         render_exit_cost(L, ec)
     L.append("## Goals of issue 5")
@@ -1441,7 +1583,9 @@ def render(meta, res, mb, ec, tools, notes, args):
         L.extend(lines)
     L.append("")
     for issue, gl, what in (("12", goals_issue12(res, ec), "reports at exit never hurt the host"),
-                            ("13", goals_issue13(res), "threads")):
+                            ("13", goals_issue13(res), "threads"),
+                            ("15", goals_issue15(res), "the hot path at LeakSanitizer's cost"),
+                            ("17", goals_issue17(res), "dormant and sampled")):
         L.append("## Goals of issue %s (%s)" % (issue, what))
         L.append("")
         for title, v, lines in gl:
@@ -1619,7 +1763,15 @@ def main():
                     wl.name, rss_run.get("rss_processes"),
                     "%.3f (%s)" % (rss_run["rss_worst"]["ratio"], rss_run["rss_worst"]["exe"])
                     if rss_run.get("rss_worst") else "not measured"))
+            perf_run = None
+            if "mallocspy" in wl_tools and PERF_OK and wl.name in BREAKDOWN:
+                perf_run, _ = measure(wl, "mallocspy_perf", args.runs + 1, env, ref,
+                                      max(600, 100 * t_ref), workdir)
+                log("[%s] mallocspy's time by part: %s" % (wl.name, perf_run.get("breakdown")))
             res[wl.name] = summarize(records, wl_tools)
+            if perf_run and perf_run.get("breakdown") and perf_run.get("allocations"):
+                res[wl.name]["mallocspy"]["breakdown_ns"] = {
+                    k: v * 1e9 / perf_run["allocations"] for k, v in perf_run["breakdown"].items()}
             res[wl.name]["skipped"] = [t for t in tools if t in wl.skip]
             if rss_run is not None:
                 res[wl.name]["mallocspy"]["report_rss"] = report_rss_summary(rss_run, records)
