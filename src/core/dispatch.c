@@ -31,24 +31,6 @@ void core_set_table_complete(bool complete) { core_complete = complete; }
 static const struct core_fast_counter *fast_counter;
 void core_set_fast_counter(const struct core_fast_counter *c) { fast_counter = c; }
 
-int core_kind_family(ms_call_kind k, bool release)
-{
-    switch (k) {
-    case MS_CALL_NEW: return release ? FAMILY_NONE : FAMILY_NEW;
-    case MS_CALL_NEW_ARRAY: return release ? FAMILY_NONE : FAMILY_NEW_ARRAY;
-    case MS_CALL_DELETE: return release ? FAMILY_NEW : FAMILY_NONE;
-    case MS_CALL_DELETE_ARRAY: return release ? FAMILY_NEW_ARRAY : FAMILY_NONE;
-    case MS_CALL_MALLOC: case MS_CALL_CALLOC: case MS_CALL_MEMALIGN: case MS_CALL_TASK_ALLOC:
-        return release ? FAMILY_NONE : FAMILY_MALLOC;
-    case MS_CALL_FREE: case MS_CALL_TASK_FREE:
-        return release ? FAMILY_MALLOC : FAMILY_NONE;
-    case MS_CALL_REALLOC: case MS_CALL_TASK_REALLOC:
-        return FAMILY_MALLOC;
-    default:
-        return FAMILY_NONE;
-    }
-}
-
 /* ---- the walker --------------------------------------------------------------------------- */
 
 enum op { OP_ALLOC, OP_FREE, OP_REALLOC, OP_GET_SIZE, OP_DID_ALLOC, OP_MINIMIZE };

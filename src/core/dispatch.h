@@ -31,7 +31,29 @@ const char *core_call_name(ms_call_kind kind);
 /* Which family a call allocates (release false) or releases (true): blocks of one family
  * must be released by the same (malloc/free, new/delete, new[]/delete[]). */
 enum { FAMILY_MALLOC, FAMILY_NEW, FAMILY_NEW_ARRAY, FAMILY_NONE };
-int core_kind_family(ms_call_kind kind, bool release);
+static inline int core_kind_family(ms_call_kind kind, bool release)
+{
+    /* Indexed by ms_call_kind: [0] what it allocates, [1] what it releases. */
+    static const unsigned char family[][2] = {
+        [MS_CALL_MALLOC] = { FAMILY_MALLOC, FAMILY_NONE },
+        [MS_CALL_CALLOC] = { FAMILY_MALLOC, FAMILY_NONE },
+        [MS_CALL_REALLOC] = { FAMILY_MALLOC, FAMILY_MALLOC },
+        [MS_CALL_MEMALIGN] = { FAMILY_MALLOC, FAMILY_NONE },
+        [MS_CALL_FREE] = { FAMILY_NONE, FAMILY_MALLOC },
+        [MS_CALL_USABLE_SIZE] = { FAMILY_NONE, FAMILY_NONE },
+        [MS_CALL_TASK_ALLOC] = { FAMILY_MALLOC, FAMILY_NONE },
+        [MS_CALL_TASK_REALLOC] = { FAMILY_MALLOC, FAMILY_MALLOC },
+        [MS_CALL_TASK_FREE] = { FAMILY_NONE, FAMILY_MALLOC },
+        [MS_CALL_GET_SIZE] = { FAMILY_NONE, FAMILY_NONE },
+        [MS_CALL_DID_ALLOC] = { FAMILY_NONE, FAMILY_NONE },
+        [MS_CALL_HEAP_MINIMIZE] = { FAMILY_NONE, FAMILY_NONE },
+        [MS_CALL_NEW] = { FAMILY_NEW, FAMILY_NONE },
+        [MS_CALL_NEW_ARRAY] = { FAMILY_NEW_ARRAY, FAMILY_NONE },
+        [MS_CALL_DELETE] = { FAMILY_NONE, FAMILY_NEW },
+        [MS_CALL_DELETE_ARRAY] = { FAMILY_NONE, FAMILY_NEW_ARRAY },
+    };
+    return (unsigned)kind < ARRAY_SIZE(family) && kind ? family[kind][release] : FAMILY_NONE;
+}
 
 /* The leak tracker's counting, called directly when the chain holds only mallocspy's own
  * spies (core/registry.h: SPY_FAST_COUNT): the same work as its hooks, with what they

@@ -278,12 +278,15 @@ static void *tracker_post_realloc(ms_spy *self, void *actual, bool spied)
 }
 
 /* The same counting, called by the dispatcher's fast path (core/dispatch.h). */
-static void fast_alloc(const ms_stack *stack, size_t size, void *p) { count_alloc(stack, size, p); }
-static void fast_free(const ms_stack *stack, size_t size, const void *p)
+static void tracker_fast_alloc(const ms_stack *stack, size_t size, void *p)
+{
+    count_alloc(stack, size, p);
+}
+static void tracker_fast_free(const ms_stack *stack, size_t size, const void *p)
 {
     count_free(stack, size, p);
 }
-static const struct core_fast_counter fast_counter = { fast_alloc, fast_free };
+static const struct core_fast_counter fast_counter = { tracker_fast_alloc, tracker_fast_free };
 
 static const ms_spy_ops tracker_ops = {
     .post_alloc = tracker_post_alloc,
