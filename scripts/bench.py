@@ -1623,7 +1623,7 @@ def snapshot(workdir, tools):
     os.makedirs(SNAP)
     files = [os.path.join(BENCH_BIN, f) for f in BENCH_PROGRAMS]
     files += [os.path.join(BENCH_SRC, f) for f in ("churn.py", "churn.pl")]
-    if "mallocspy" in tools:
+    if any(t == "mallocspy" or t in MS_VARIANTS for t in tools):
         # The library starts its symbolizer from its own directory: the helper goes with it,
         # or every report would name no frame (and cost less than it does).
         files += [LIB, SYMBOLIZER]
@@ -1634,14 +1634,14 @@ def snapshot(workdir, tools):
     RUNNER = os.path.join(SNAP, "runner")
     SHIM = os.path.join(SNAP, os.path.basename(SHIM))
     RSS_SHIM = os.path.join(SNAP, os.path.basename(RSS_SHIM))
-    if "mallocspy" in tools:
+    if any(t == "mallocspy" or t in MS_VARIANTS for t in tools):
         LIB = os.path.join(SNAP, "libmallocspy.so")
         return file_hash(LIB)
     return None
 
 
 def main():
-    global USE_SHIM
+    global USE_SHIM, LIB, SYMBOLIZER
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="paired runs per workload (default 5)")
     ap.add_argument("--valgrind-runs", type=int, default=3,
@@ -1657,9 +1657,14 @@ def main():
                     help="longest wait for --wait-idle, in seconds (default 300)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: small inputs, 1 run, results under build/bench/")
+    ap.add_argument("--lib", help="benchmark this libmallocspy.so (its mallocspy-symbolizer"
+                    " beside it) instead of build/'s: to compare two versions")
     ap.add_argument("--output", help="prefix of the .md and .json result files (default "
                     "tests/bench/results, or build/bench/results-quick with --quick)")
     args = ap.parse_args()
+    if args.lib:
+        LIB = os.path.abspath(args.lib)
+        SYMBOLIZER = os.path.join(os.path.dirname(LIB), "mallocspy-symbolizer")
     if args.quick:
         args.runs = 1
         args.valgrind_runs = 1
