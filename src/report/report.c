@@ -464,6 +464,7 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
     unsigned guard = tls_guard;
     tls_guard = 1;
     spin_lock(&report_lock);
+    tracker_settle();
     if (at_exit)
         tracker_timeline_end();
     struct report r;
