@@ -114,6 +114,7 @@ int chan_open(const char *pattern, const char *what, char *path, size_t cap)
         errno = saved;
         return -1;
     }
+    diag_note("writing the %s to '%s'", what, path);
     return fd;
 }
 
