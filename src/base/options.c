@@ -34,6 +34,7 @@ void options_defaults(struct options *o)
     o->symbolize = SYMBOLIZE_PRINTED;
     o->symbol_cache = true;
     o->debuginfod_timeout = 5;
+    o->stop_signal = SIGRTMAX - 3;
     o->use_default_suppressions = true;
     o->print_suppressions = true;
 }

@@ -20,7 +20,7 @@ struct options {
     int report;                /* REPORT_TEXT, REPORT_QUIET */
     bool report_reachable;
     int report_signal;         /* 0: none */
-    int stop_signal;           /* real-time signal that stops threads for a scan; 0: default */
+    int stop_signal;           /* real-time signal that stops threads for a scan (SIGRTMAX-3) */
     bool halt_on_error;        /* abort after reporting the first heap error */
     bool mappings;             /* track the program's anonymous mappings */
     bool mismatch;             /* report malloc/delete, new/free and new[]/delete mixes */
