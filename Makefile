@@ -88,9 +88,12 @@ clean:
 	rm -rf $(B)
 
 install: install-lib install-headers install-bin install-man
+# The library finds default.supp from its own directory: $(libdir)/../share/mallocspy (or
+# ../../share/mallocspy for a multiarch libdir), as in the source tree from build/.
 install-lib: all
-	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(pcdir)
+	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(pcdir) $(DESTDIR)$(datadir)
 	install -m 755 $(LIB) $(DESTDIR)$(libdir)/libmallocspy.so
+	install -m 644 share/mallocspy/default.supp $(DESTDIR)$(datadir)/default.supp
 	sed -e 's|@prefix@|$(prefix)|' -e 's|@libdir@|$(libdir)|' -e 's|@includedir@|$(incdir)|' \
 	    -e 's|@VERSION@|$(VERSION)|' mallocspy.pc.in > $(DESTDIR)$(pcdir)/mallocspy.pc
 install-headers:

@@ -90,7 +90,10 @@ CHECK_RUNS := \
     check_wrapper report=quiet \
     check_symbolizer report=quiet \
     check_guest report=quiet \
-    check_servers report=quiet
+    check_servers report=quiet \
+    check_suppress report=quiet \
+    check_options report=quiet \
+    check_docs report=quiet
 
 # make check T=spy (or T="spy threads") runs those areas only; JOBS=n how many at once.
 T ?=

@@ -180,6 +180,11 @@ static void init(void)
     /* The error detectors first: registered first, they are inside the tracker. */
     detectors_init();
     channels_init();
+    if (options.help)
+        options_help();
+    diag_note("version %s in pid %d: leak checking %s; options: %s", MALLOCSPY_VERSION,
+              (int)getpid(), options.leak_check ? "on" : "off",
+              options_env() ? options_env() : "(none)");
     if (!options.leak_check)
         tracker_warn_off();
     else if (!tracker_init())

@@ -122,6 +122,9 @@ int chan_open(const char *pattern, const char *what, char *path, size_t cap)
         errno = saved;
         return -1;
     }
+    /* The log is where the note would go: it is not open yet. */
+    if (strcmp(what, "log"))
+        diag_note("writing the %s to '%s'", what, path);
     return fd;
 }
 

@@ -39,6 +39,7 @@
 #include "base/lock.h"
 #include "base/mem.h"
 #include "base/options.h"
+#include "base/self.h"
 #include "output/channels.h"
 #include "output/symbolize.h"
 #include "output/symclient.h"
@@ -74,42 +75,20 @@ static double now(void)
 /* ---- finding and starting the helper --------------------------------------------------- */
 
 /* The helper sits beside the library: <dir>/mallocspy/mallocspy-symbolizer once
- * installed, <dir>/mallocspy-symbolizer in the build tree.  The library's own file is
- * found in /proc/self/maps (dladdr would take the loader's lock). */
+ * installed, <dir>/mallocspy-symbolizer in the build tree. */
 static bool find_program(char *out, size_t cap)
 {
     if (options.symbolizer[0]) {
         diag_format(out, cap, "%s", options.symbolizer);
         return true;
     }
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char dir[4096];
+    if (!self_dir(dir, sizeof dir) || strlen(dir) + 64 >= cap)
         return false;
-    size_t len, tcap;
-    char *text = pages_read_fd(fd, &len, &tcap);
-    close(fd);
-    uintptr_t me = (uintptr_t)&find_program;
-    bool found = false;
-    for (char *line = text; line && *line && !found;) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = 0;
-        char *e;
-        uintptr_t lo = (uintptr_t)strtoul(line, &e, 16);
-        uintptr_t hi = *e == '-' ? (uintptr_t)strtoul(e + 1, &e, 16) : 0;
-        char *path = strchr(line, '/');
-        char *slash = path ? strrchr(path, '/') : NULL;
-        if (me >= lo && me < hi && slash && (size_t)(slash - path) + 64 < cap) {
-            *slash = 0;
-            diag_format(out, cap, "%s/mallocspy/" PROGRAM, path);
-            if (access(out, X_OK) != 0)
-                diag_format(out, cap, "%s/" PROGRAM, path);
-            found = true;
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    pages_free(text, tcap);
-    return found;
+    diag_format(out, cap, "%s/mallocspy/" PROGRAM, dir);
+    if (access(out, X_OK) != 0)
+        diag_format(out, cap, "%s/" PROGRAM, dir);
+    return true;
 }
 
 struct spawn {

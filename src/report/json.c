@@ -102,8 +102,14 @@ void report_write_json(struct writer *w, struct report *r)
     w_str(w, "],\n\"errors\":[");
     errors_write_json(w, r->sym);
     w_str(w, "],\n\"suppressions\":[");
+    bool firsts = true;
     for (unsigned k = 0; r->supp && k < r->supp->n; k++) {
-        w_str(w, k ? ",{\"pattern\":" : "{\"pattern\":");
+        /* The default file's patterns only when they did something: a report lists what
+         * the user asked for, and what silenced part of the program. */
+        if (r->supp->s[k].builtin && !r->supp->s[k].hits)
+            continue;
+        w_str(w, firsts ? "{\"pattern\":" : ",{\"pattern\":");
+        firsts = false;
         w_json_str(w, r->supp->s[k].pattern);
         w_fmt(w, ",\"blocks\":%lu,\"bytes\":%lu}", (unsigned long)r->supp->s[k].hits,
               (unsigned long)r->supp->s[k].bytes);

@@ -318,9 +318,12 @@ static bool build(struct report *r, const struct scan_entry *entry, pid_t exclud
                 "they ran; blocks only they hold may be reported as leaked",
                 r->stats.threads_unscanned);
     r->sym = symbolizer_new();
-    if (options.suppressions[0])
-        r->supp = supp_load(options.suppressions);
-    if (r->supp && r->supp->n && r->sym) {
+    r->supp = supp_load(options.suppressions, options.use_default_suppressions);
+    /* Only leaks are matched: a process without any starts no symbolizer for them. */
+    bool any = false;
+    for (size_t i = 0; i < r->snap.n && !any; i++)
+        any = r->snap.b[i].kind == KIND_DEFINITE || r->snap.b[i].kind == KIND_MAPPING;
+    if (any && r->supp && r->supp->n && r->sym) {
         struct supp_ctx c = { r, NULL, stacks_count() + 1 };
         c.by_stack = pages_alloc(c.nstacks * sizeof *c.by_stack);
         if (c.by_stack) {
@@ -471,6 +474,10 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
     double t0 = seconds();
     build(&r, entry, report_signal_thread(), at_exit);
     long leaked_n = (long)report_leaked(r.blocks);
+    diag_note("%s: %zu live block(s) scanned in %lu ms; %ld leaked, %lu suppressed, %lu "
+              "still reachable", at_exit ? "at exit" : "report", r.snap.n,
+              (unsigned long)(r.scan_seconds * 1000), leaked_n,
+              (unsigned long)r.blocks[KIND_SUPPRESSED], (unsigned long)r.blocks[KIND_REACHABLE]);
     /* Nothing to say goes unsaid on the program's stderr (LeakSanitizer's way); a log the
      * user named, or a stream, still gets the summary line. */
     bool quiet = !stream && options.report == REPORT_QUIET;

@@ -8,6 +8,7 @@
 #include "core/heaps.h"
 #include "leaks/suppress.h"
 #include "output/frames.h"
+#include "output/symbolize.h"
 #include "output/writer.h"
 #include "report/model.h"
 #include "stacks/stacks.h"
@@ -21,6 +22,19 @@ static void write_where(struct writer *w, uint32_t heap, uint32_t tag)
         w_fmt(w, " in heap '%s'", heap_name(heap));
     if (tag && tag_lookup(tag, &file, &line))
         w_fmt(w, " at %s:%d", file, line);
+}
+
+static void write_suggestion(struct writer *w, struct report *r, const struct stack_rec *st)
+{
+    if (!st)
+        return;
+    const struct symbol *fr[256];
+    unsigned n = st->pub.depth < 256 ? st->pub.depth : 256;
+    for (unsigned i = 0; i < n; i++)
+        fr[i] = symbolize(r->sym, st->frames[i], st->modgen);
+    char line[1024];
+    if (supp_suggest(fr, n, options.alloc_functions, line, sizeof line))
+        w_fmt(w, "  Suppress with: %s\n", line);
 }
 
 static const char *const kind_title[NKINDS] = {
@@ -65,8 +79,13 @@ void report_write_text(struct writer *w, struct report *r)
                     w_str(w, " from:\n");
                 }
                 frames_text(w, r->sym, stack_by_id(g->stack));
+                /* Suppressions apply to these kinds; an indirect leak goes with the leak
+                 * that holds it. */
+                if (options.suggest_suppressions &&
+                    (g->kind == KIND_DEFINITE || g->kind == KIND_MAPPING))
+                    write_suggestion(w, r, stack_by_id(g->stack));
             }
-        if (r->supp && r->blocks[KIND_SUPPRESSED]) {
+        if (r->supp && r->blocks[KIND_SUPPRESSED] && options.print_suppressions) {
             w_str(w, "\n-----------------------------------------------------\n");
             w_str(w, "Suppressions used:\n  count      bytes template\n");
             for (unsigned k = 0; k < r->supp->n; k++)
