@@ -346,6 +346,14 @@ static void parse_item(struct options *o, const char *k, size_t klen, const char
             o->debuginfod_timeout = (unsigned)n;
         else
             bad_value(k, klen, v, vlen, "a number of seconds from 1 to 3600");
+    } else if (key_is(k, klen, "pprof_path")) {
+        if (!set_path(o->pprof_path, sizeof o->pprof_path, v, vlen))
+            bad_value(k, klen, v, vlen, "a file name");
+    } else if (key_is(k, klen, "pprof_interval")) {
+        if (parse_ulong(v, vlen, &n) && n <= 86400)
+            o->pprof_interval = (unsigned)n;
+        else
+            bad_value(k, klen, v, vlen, "a number of seconds from 0 to 86400");
     } else if (key_is(k, klen, "weight")) {
         int found = -1;
         for (int i = 0; i < NWEIGHTS; i++)

@@ -37,6 +37,9 @@ struct options {
     bool symbol_cache;         /* the symbolizer keeps what it resolved in the user's cache */
     bool debuginfod;           /* the symbolizer may ask debuginfod (never in secure mode) */
     unsigned debuginfod_timeout; /* seconds, for all of a process's lookups */
+    char pprof_path[4096];     /* the heap profile in pprof's format */
+    unsigned pprof_interval;   /* seconds between two pprof profiles of a running process;
+                                  0: at the reports only */
 };
 enum { REPORT_TEXT = 0, REPORT_QUIET = 1, REPORT_PROFILE = 2 };
 /* symbolize=0: module+offset only; 1: name what is printed (a clean process's JSON stays

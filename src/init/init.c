@@ -31,6 +31,7 @@
 #include "output/errors.h"
 #include "output/heap_leaks.h"
 #include "output/symclient.h"
+#include "report/pprof.h"
 #include "report/report.h"
 #include "stacks/modules.h"
 #include "stacks/stacks.h"
@@ -175,6 +176,7 @@ static void init(void)
     /* The error detectors first: registered first, they are inside the tracker. */
     detectors_init();
     channels_init();
+    pprof_init();
     if (!options.leak_check)
         tracker_warn_off();
     else if (!tracker_init())
