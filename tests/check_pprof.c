@@ -604,6 +604,27 @@ START_TEST(test_no_symbolizer)
 }
 END_TEST
 
+/* A symbolizer that knows no profile batch (an older one, named with symbolizer=) ends the
+ * batch without its P answer: one warning that says so, no file, and the program runs on. */
+START_TEST(test_symbolizer_without_profiles)
+{
+    char *argv[] = { (char *)prog_path("pprof_mix"), NULL };
+    char path[PATH_MAX + 64], fake[PATH_MAX + 64], o[3 * PATH_MAX];
+    snprintf(path, sizeof path, "%s", tmp_path("old.pb.gz"));
+    snprintf(fake, sizeof fake, "%s", tmp_path("old-symbolizer"));
+    ck_assert(write_file(fake, "#!/bin/sh\nwhile read -r l; do [ \"$l\" = E ] && echo E; done\n"));
+    ck_assert(chmod(fake, 0755) == 0);
+    snprintf(o, sizeof o, "pprof_path=%s:symbolizer=%s:report=quiet", path, fake);
+    struct run r = spy(argv, o, NULL);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_msg(count_lines(r.err) == 1 && strstr(r.err, "does not write pprof profiles"),
+                  "stderr: %s", r.err);
+    ck_assert_msg(access(path, F_OK) != 0, "a file was left behind");
+    run_free(&r);
+    unlink(fake);
+}
+END_TEST
+
 /* A symbolic link where the profile goes is not followed: chan_open's rules. */
 START_TEST(test_symlink_refused)
 {
@@ -693,6 +714,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_unnamed);
     tcase_add_test(t, test_interval_numbered);
     tcase_add_test(t, test_no_symbolizer);
+    tcase_add_test(t, test_symbolizer_without_profiles);
     tcase_add_test(t, test_symlink_refused);
     tcase_add_test(t, test_option_warnings);
     tcase_add_test(t, test_wrapper);

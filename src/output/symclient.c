@@ -660,7 +660,7 @@ static bool read_answers(struct symbol *const *s, size_t n, double limit, const 
     }
     if (in.p)
         pages_free(in.p, in.cap);
-    return done && next == n && (!pa || pa->seen);
+    return done && next == n;
 }
 
 /* The helper, started if need be; false (sc.why says why) when it cannot be had. */
@@ -883,7 +883,10 @@ bool symclient_profile(int fd, const struct profile_head *h, const struct profil
     if (!st.failed && read_answers(NULL, 0, st.limit, "writing the pprof profile with "
                                    PROGRAM "; the report waits for it", &pa)) {
         ok = pa.ok;
-        if (!ok)
+        if (!pa.seen)   /* it ended the batch all the same: it knows no profile batch */
+            diag_format(sc.why, sizeof sc.why, PROGRAM " does not write pprof profiles "
+                        "(not the one of this version of mallocspy?)");
+        else if (!ok)
             diag_format(sc.why, sizeof sc.why, "%s", pa.why);
         *bytes = pa.bytes;
     } else {
