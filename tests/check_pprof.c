@@ -38,7 +38,7 @@ static char *pprof_tool(const char *const args[], const char *file)
     /* Its own home: nothing of the user's is read or written. */
     char home[PATH_MAX + 16];
     snprintf(home, sizeof home, "HOME=%s", tmp_path("gohome"));
-    const char *env[] = { home, "PPROF_BINARY_PATH=", NULL };
+    const char *env[] = { home, "PPROF_BINARY_PATH=", "TZ=UTC", NULL };
     struct run r = run_tool(argv, env);
     ck_assert_msg(r.status == 0, "go tool pprof %s: status %d\n%s%s", args[0], r.status, r.out,
                   r.err);
@@ -277,6 +277,17 @@ START_TEST(test_matches_json)
     ck_assert_int_eq(p->period, 0);
     ck_assert_msg(p->time >= pr.before && p->time <= pr.after, "time %ld not within the run "
                   "(%ld to %ld)", (long)p->time, (long)pr.before, (long)pr.after);
+    /* The duration: since mallocspy started, so within the run. */
+    const char *top_args[] = { "-top", "-symbolize=none", NULL };
+    char *top = pprof_tool(top_args, pr.pprof);
+    const char *d = strstr(top, "Duration: ");
+    ck_assert_msg(d, "no duration:\n%s", top);
+    char *unit;
+    double dur = strtod(d + 10, &unit);
+    dur *= !strncmp(unit, "ms", 2) ? 1e-3 : !strncmp(unit, "us", 2) || !strncmp(unit, "\xc2\xb5s", 3)
+           ? 1e-6 : !strncmp(unit, "ns", 2) ? 1e-9 : !strncmp(unit, "s,", 2) ? 1 : -1;
+    ck_assert_msg(dur > 0 && dur <= (double)(pr.after - pr.before + 1), "duration %.40s", d);
+    free(top);
 
     /* Allocations and bytes per stack, as the JSON's sites (all of them: sites_top=100). */
     const struct jval *sites = need_member(rep, "sites", J_ARR);
@@ -585,6 +596,33 @@ START_TEST(test_interval_numbered)
 }
 END_TEST
 
+/* The interval reads the live blocks without a scan: a thread asleep through two
+ * intervals is not woken.  The control: a report on report_signal, whose scan stops every
+ * thread, wakes it. */
+START_TEST(test_interval_stops_nothing)
+{
+    char *dir = tmp_dir("quiet");
+    for (int control = 0; control <= 1; control++) {
+        char o[2 * PATH_MAX];
+        snprintf(o, sizeof o, "pprof_path=%s/q%d.%%n.pb.gz:pprof_interval=1:report=quiet%s",
+                 dir, control, control ? ":report_signal=SIGUSR2" : "");
+        char *argv[] = { (char *)prog_path("pprof_quiet"), control ? "signal" : "none", NULL };
+        struct run r = spy(argv, o, NULL);
+        check_ran_clean(&r, "pprof_quiet");
+        ck_assert_msg(strstr(r.out, control ? "interrupted=1" : "interrupted=0"), "%s: %s",
+                      control ? "with a report" : "with the interval", r.out);
+        run_free(&r);
+        char prefix[16];
+        snprintf(prefix, sizeof prefix, "q%d.", control);
+        int num[64];
+        /* Two intervals and the exit; the control ends early: its report's and the exit's. */
+        ck_assert_msg(numbered(dir, prefix, num, 64) >= (control ? 2 : 3), "too few profiles");
+    }
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 /* ---- what goes wrong ----------------------------------------------------------------------- */
 
 /* No symbolizer: one warning, no file (an agent must not pick up an empty one), and the
@@ -713,6 +751,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_stripped_from_cache);
     tcase_add_test(t, test_unnamed);
     tcase_add_test(t, test_interval_numbered);
+    tcase_add_test(t, test_interval_stops_nothing);
     tcase_add_test(t, test_no_symbolizer);
     tcase_add_test(t, test_symbolizer_without_profiles);
     tcase_add_test(t, test_symlink_refused);
