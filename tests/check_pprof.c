@@ -663,6 +663,38 @@ START_TEST(test_symbolizer_without_profiles)
 }
 END_TEST
 
+/* The helper, fed bad profile batches on a pipe (no descriptor can come with a P line
+ * there): each is answered "P failed" with W lines that say why, never a crash, and the
+ * next batch is answered as ever. */
+START_TEST(test_helper_bad_batches)
+{
+    char *exe = (char *)prog_path("pprof_mix");
+    char in[8192];
+    snprintf(in, sizeof in,
+             "P 1 2 0 1\nS 1 2 3 4\nE\n"                       /* no descriptor */
+             "P 1 2\nA 1 zz 0 0\nS 1 x\nS 1 2 3 4 9:10\nE\n"  /* malformed lines */
+             "A 1 0 1 0\nS 1 2 3 4\nE\n"                       /* outside a profile batch */
+             "M 1 - %s\nF 1 0\nE\n", exe);                      /* and on as ever */
+    char *argv[] = { "timeout", (char *)child_timeout, BUILD_DIR "/mallocspy-symbolizer", NULL };
+    const char *env[] = { "LD_PRELOAD=", "MALLOCSPY_OPTIONS=", NULL };
+    struct run r = run_cmd(argv, env, in);
+    ck_assert_msg(r.status == 0, "status %d\n%s", r.status, r.err);
+    ck_assert_int_eq(count_str(r.out, "\nE\n") + !strncmp(r.out, "E\n", 2), 4);
+    ck_assert_msg(strstr(r.out, "P failed no file descriptor came with the P line\n"), "%s",
+                  r.out);
+    ck_assert_msg(strstr(r.out, "P failed 4 malformed line(s) in the profile request\n"), "%s",
+                  r.out);
+    ck_assert_int_eq(count_str(r.out, "P ok"), 0);
+    ck_assert_msg(strstr(r.out, "W malformed profile request (header)") &&
+                  strstr(r.out, "W malformed profile request (mapping)") &&
+                  strstr(r.out, "W malformed profile request (values)") &&
+                  strstr(r.out, "W malformed profile request (frame)"), "%s", r.out);
+    ck_assert_msg(count_str(r.out, "unknown line") == 2, "A and S outside a batch:\n%s", r.out);
+    ck_assert_msg(strstr(r.out, "\nR "), "the F line was not answered:\n%s", r.out);
+    run_free(&r);
+}
+END_TEST
+
 /* A symbolic link where the profile goes is not followed: chan_open's rules. */
 START_TEST(test_symlink_refused)
 {
@@ -754,6 +786,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_interval_stops_nothing);
     tcase_add_test(t, test_no_symbolizer);
     tcase_add_test(t, test_symbolizer_without_profiles);
+    tcase_add_test(t, test_helper_bad_batches);
     tcase_add_test(t, test_symlink_refused);
     tcase_add_test(t, test_option_warnings);
     tcase_add_test(t, test_wrapper);

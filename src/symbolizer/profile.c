@@ -579,10 +579,10 @@ void profile_finish(struct sbuf *answer)
     char why[512] = "";
     uint64_t written = 0;
     bool ok = false;
-    if (prof.fd < 0) {
-        snprintf(why, sizeof why, "no file descriptor came with the P line");
-    } else if (prof.bad) {
+    if (prof.bad) {
         snprintf(why, sizeof why, "%u malformed line(s) in the profile request", prof.bad);
+    } else if (prof.fd < 0) {
+        snprintf(why, sizeof why, "no file descriptor came with the P line");
     } else {
         struct sbuf data = { 0 };
         encode(&data);
