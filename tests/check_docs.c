@@ -270,6 +270,7 @@ static const char *const flag_of[][2] = {
     { "sites_top", "--sites-top" }, { "flamegraph_path", "--flamegraph" },
     { "folded_path", "--folded" }, { "weight", "--weight" }, { "timeline", "--timeline" },
     { "guard", "--guard" }, { "quarantine", "--quarantine" },
+    { "pprof_path", "--pprof" }, { "pprof_interval", "--pprof-interval" },
 };
 
 START_TEST(test_every_key_documented)

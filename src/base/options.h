@@ -48,6 +48,9 @@ struct options {
     unsigned debuginfod_timeout; /* seconds, for all of a process's lookups */
     unsigned verbosity;        /* 1: notes on what mallocspy does (diag_note) */
     bool help;                 /* print the keys at start-up */
+    char pprof_path[4096];     /* the heap profile in pprof's format */
+    unsigned pprof_interval;   /* seconds between two pprof profiles of a running process;
+                                  0: at the reports only */
 };
 enum { REPORT_TEXT = 0, REPORT_QUIET = 1, REPORT_PROFILE = 2, REPORT_GROWTH = 3 };
 /* symbolize=0: module+offset only; 1: name what is printed (a clean process's JSON stays

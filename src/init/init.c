@@ -32,6 +32,7 @@
 #include "output/errors.h"
 #include "output/heap_leaks.h"
 #include "output/symclient.h"
+#include "report/pprof.h"
 #include "report/report.h"
 #include "stacks/modules.h"
 #include "stacks/stacks.h"
@@ -185,6 +186,7 @@ static void init(void)
     diag_note("version %s in pid %d: leak checking %s; options: %s", MALLOCSPY_VERSION,
               (int)getpid(), options.leak_check ? "on" : "off",
               options_env() ? options_env() : "(none)");
+    pprof_init();
     if (!options.leak_check)
         tracker_warn_off();
     else if (!tracker_init())

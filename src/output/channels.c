@@ -86,13 +86,19 @@ void chan_set_number(unsigned n) { atomic_store(&snapshot_number, n); }
 
 int chan_open(const char *pattern, const char *what, char *path, size_t cap)
 {
+    return chan_open_n(pattern, (long)atomic_load(&snapshot_number), what, path, cap);
+}
+
+/* Every report file's name is made here: %p, and %n where the caller numbers its files. */
+int chan_open_n(const char *pattern, long number, const char *what, char *path, size_t cap)
+{
     size_t n = 0;
     for (const char *p = pattern; *p && n + 1 < cap; p++) {
         if (p[0] == '%' && p[1] == 'p') {
             n += diag_format(path + n, cap - n, "%d", (int)getpid());
             p++;
-        } else if (p[0] == '%' && p[1] == 'n') {
-            n += diag_format(path + n, cap - n, "%u", atomic_load(&snapshot_number));
+        } else if (p[0] == '%' && p[1] == 'n' && number >= 0) {
+            n += diag_format(path + n, cap - n, "%ld", number);
             p++;
         } else {
             path[n++] = *p;

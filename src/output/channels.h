@@ -23,6 +23,9 @@ void chan_set_number(unsigned n);
  * `path` receives the expanded name.  `what` names the report in the warning it gives
  * on failure ("JSON report"). */
 int chan_open(const char *pattern, const char *what, char *path, size_t cap);
+/* chan_open, with %n in `pattern` becoming `number` (a file of a numbered series: the
+ * pprof profiles); number -1 leaves %n as it is. */
+int chan_open_n(const char *pattern, long number, const char *what, char *path, size_t cap);
 /* fd moved to a high descriptor number, close-on-exec (the program's low ones stay its
  * own); fd itself is closed.  -1 if it could not be moved (fd is then kept). */
 int chan_high_fd(int fd);

@@ -32,11 +32,19 @@
 #include "output/writer.h"
 #include "report/model.h"
 #include "report/pictures.h"
+#include "report/pprof.h"
 #include "report/report.h"
 #include "stacks/stacks.h"
 #include "stacks/unwind.h"
 
 static spinlock report_lock = SPIN_INIT;   /* one report at a time */
+static bool report_exited;                 /* the report at exit is written: no more pprof
+                                              profiles (under report_lock) */
+
+/* The mean bytes between two sampled allocations, for the pprof profiles; 0 while every
+ * allocation is counted.  Sampling (sample_bytes=) is to give its period here. */
+/* pprof's period: the mean sampling interval in bytes, 0 when every block is recorded. */
+static uint64_t sample_period(void) { return core_sample_bytes; }
 
 /* ---- grouping ---------------------------------------------------------------------------- */
 
@@ -361,7 +369,7 @@ static bool build(struct report *r, const struct scan_entry *entry, pid_t exclud
     sort_small(r->g, r->ng, sizeof *r->g, group_before);
     tally(r);
     growth(r, window);
-    if (options.report == REPORT_PROFILE || options.json_path[0] ||
+    if (options.report == REPORT_PROFILE || options.json_path[0] || options.pprof_path[0] ||
         ((options.folded_path[0] || options.flamegraph_path[0]) && options.weight != W_LEAKED))
         r->ps = tracker_profile(&r->nps, &r->psum);
     return true;
@@ -521,9 +529,16 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
                 diag_warn("writing the pictures (%zu stacks)", nit);
             pictures_write(&r, it, nit);
         }
+        if (options.pprof_path[0]) {
+            if (seconds() - t0 > 1.0)
+                diag_warn("writing the pprof profile");
+            pprof_write(&r.snap, r.ps, r.nps, sample_period());
+        }
     }
     pictures_free(it, capit);
     release(&r);
+    if (at_exit)
+        report_exited = true;
     spin_unlock(&report_lock);
     tls_guard = guard;
     int status = 0;
@@ -538,6 +553,18 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
         _exit(status);
     }
     return leaked_n;
+}
+
+void report_pprof_now(void)
+{
+    unsigned guard = tls_guard;
+    tls_guard = 1;
+    spin_lock(&report_lock);
+    /* One begun after the report at exit could be cut short by the process's end. */
+    if (!report_exited)
+        pprof_write(NULL, NULL, 0, sample_period());
+    spin_unlock(&report_lock);
+    tls_guard = guard;
 }
 
 /* At exit the stack below exit()'s caller holds only libc's exit path, whose frames are
@@ -606,4 +633,8 @@ void report_register_exit(void)
     __cxa_atexit(report_at_exit, NULL, NULL);
 }
 
-void report_fork_child(void) { spin_reset(&report_lock); }
+void report_fork_child(void)
+{
+    spin_reset(&report_lock);
+    pprof_fork_child();
+}
