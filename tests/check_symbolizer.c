@@ -282,6 +282,36 @@ START_TEST(test_non_pie)
 }
 END_TEST
 
+/* clang emits no .debug_aranges, where libdw (before elfutils 0.189) looks for the unit
+ * holding an address: names, files, lines and inlined functions must come all the same. */
+START_TEST(test_clang_program)
+{
+    ck_assert_msg(have_cmd("clang"), "clang not installed (.ci/run installs it)");
+    char *exe = tmp_name("sym_inline_clang");
+    char inc[PATH_MAX + 8];
+    snprintf(inc, sizeof inc, "-I%s", repo_file("tests/progs"));
+    char *cc[] = { "clang", "-std=gnu11", "-D_GNU_SOURCE", "-O1", "-g", inc,
+                   (char *)src_path("sym_inline.c"), "-o", exe, NULL };
+    run_tool_ok(cc);
+    char *rd[] = { "sh", "-c", "readelf -S \"$0\" | grep -c debug_aranges", exe, NULL };
+    struct run a = run_tool(rd, NULL);
+    ck_assert_msg(atoi(a.out) == 0, "this clang emits .debug_aranges: the test proves nothing");
+    run_free(&a);
+    struct sites s;
+    sites_of(exe, &s);
+    char in[8192];
+    both_sites(in, sizeof in, &s, 8);
+    struct run r = sym_run(NULL, NULL, in);
+    struct reply p = parse_reply(r.out);
+    ck_assert_int_eq(p.nr, 2);
+    check_both_sites(&p.r[0], &p.r[1]);
+    reply_free(&p);
+    run_free(&r);
+    unlink(exe);
+    free(exe);
+}
+END_TEST
+
 START_TEST(test_cxx_demangled)
 {
     const char *exe = prog_path("leak_cxx");
@@ -1227,6 +1257,7 @@ static Suite *suite(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, test_names_and_lines);
     tcase_add_test(t, test_non_pie);
+    tcase_add_test(t, test_clang_program);
     tcase_add_test(t, test_cxx_demangled);
     tcase_add_test(t, test_symbol_table_only);
     tcase_add_test(t, test_unknown_modules);

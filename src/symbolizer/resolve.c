@@ -438,10 +438,32 @@ static char *scope_name(Dwarf_Die *die)
  * middle one's line).  The chain is taken from the DIE tree instead, as eu-addr2line -i
  * does: dwarf_getscopes_die of the innermost scope.  With one level of inlining the two
  * agree. */
+/* The compilation unit holding addr.  libdw finds it through .debug_aranges, which clang
+ * does not emit (and elfutils before 0.189 looks nowhere else): then every unit's own
+ * ranges are asked, once per address. */
+static Dwarf_Die *cu_of(Dwfl_Module *mod, Dwarf_Addr addr, Dwarf_Addr *bias, Dwarf_Die *buf)
+{
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, bias);
+    if (cu)
+        return cu;
+    Dwarf *dw = dwfl_module_getdwarf(mod, bias);
+    if (!dw)
+        return NULL;
+    Dwarf_Off off = 0, next;
+    size_t hsize;
+    while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+        if (dwarf_offdie(dw, off + hsize, buf) && dwarf_haspc(buf, addr - *bias) == 1)
+            return buf;
+        off = next;
+    }
+    return NULL;
+}
+
 static void inline_chain(Dwfl_Module *mod, Dwarf_Addr addr, struct resolved *out)
 {
     Dwarf_Addr bias = 0;
-    Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
+    Dwarf_Die cubuf;
+    Dwarf_Die *cu = cu_of(mod, addr, &bias, &cubuf);
     if (!cu)
         return;
     Dwarf_Die *scopes = NULL;
@@ -509,6 +531,17 @@ static void resolve_at(Dwfl_Module *mod, Dwarf_Addr addr, struct resolved *out)
         int lineno = 0;
         const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
         if (file && lineno > 0) {
+            out->file = xstrdup(file);
+            out->line = lineno;
+        }
+    } else {
+        /* No .debug_aranges (clang): the unit found by its ranges gives the line. */
+        Dwarf_Addr bias = 0;
+        Dwarf_Die cubuf, *cu = cu_of(mod, addr, &bias, &cubuf);
+        Dwarf_Line *dl = cu ? dwarf_getsrc_die(cu, addr - bias) : NULL;
+        int lineno = 0;
+        const char *file = dl ? dwarf_linesrc(dl, NULL, NULL) : NULL;
+        if (file && dwarf_lineno(dl, &lineno) == 0 && lineno > 0) {
             out->file = xstrdup(file);
             out->line = lineno;
         }
