@@ -70,8 +70,12 @@ static inline uint32_t cache_index(const struct site_key *k)
 static uint32_t site_lookup(const struct site_key *key)
 {
     struct site_node *n;
+    const uint64_t *w = (const uint64_t *)key;
+    uint64_t h = (w[0] * 0x9E3779B97F4A7C15ULL ^ w[1]) * 0xff51afd7ed558ccdULL;
+    h = (h ^ w[2] ^ (h >> 29)) * 0xc4ceb9fe1a85ec53ULL ^ w[3];
+    unsigned hv = (unsigned)(h ^ (h >> 32));
     spin_lock(&sites.lock);
-    HASH_FIND(hh, sites.table, key, sizeof *key, n);
+    HASH_FIND_BYHASHVALUE(hh, sites.table, key, sizeof *key, hv, n);
     if (n) {
         spin_unlock(&sites.lock);
         return n->site.id;
@@ -93,7 +97,7 @@ static uint32_t site_lookup(const struct site_key *key)
     n->site.key = *key;
     n->site.id = id;
     n->site.stack = key->stack ? stack_by_id(key->stack) : NULL;
-    HASH_ADD(hh, sites.table, site.key, sizeof *key, n);
+    HASH_ADD_BYHASHVALUE(hh, sites.table, site.key, sizeof *key, hv, n);
     sites.next_id++;
     /* Published last: a reader that finds the id finds a complete site. */
     atomic_store_explicit((_Atomic(struct site *) *)&page[id & (SITE_PAGE_SIZE - 1)], &n->site,

@@ -134,8 +134,11 @@ static const struct stack_rec *intern(const uintptr_t *frames, unsigned n, uint3
 {
     size_t keylen = n * sizeof(uintptr_t);
     struct stack_node *node;
+    /* Our own hash, computed once, outside the lock (uthash's would read the frames again). */
+    uint64_t hash = hash_frames(frames, n);
+    unsigned hv = (unsigned)(hash ^ (hash >> 32));
     spin_lock(&st.lock);
-    HASH_FIND(hh, st.table, frames, keylen, node);
+    HASH_FIND_BYHASHVALUE(hh, st.table, frames, keylen, hv, node);
     if (node) {
         spin_unlock(&st.lock);
         return &node->rec;
@@ -158,9 +161,9 @@ static const struct stack_rec *intern(const uintptr_t *frames, unsigned n, uint3
     node->rec.pub.id = id;
     node->rec.pub.depth = n;
     node->rec.pub.frames = node->rec.frames;
-    node->rec.hash = hash_frames(frames, n);
+    node->rec.hash = hash;
     node->rec.modgen = gen;
-    HASH_ADD_KEYPTR(hh, st.table, node->rec.frames, keylen, node);
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, st.table, node->rec.frames, keylen, hv, node);
     st.next_id++;
     atomic_store_explicit((_Atomic(struct stack_rec *) *)&page[id & ((1u << STACK_PAGE_BITS) - 1)],
                           &node->rec, memory_order_release);
