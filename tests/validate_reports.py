@@ -19,7 +19,7 @@ import jsonschema
 HERE = os.path.dirname(os.path.realpath(__file__))
 REPORT_SCHEMA = os.path.join(HERE, "..", "share", "report.schema.json")
 SARIF_SCHEMA = os.path.join(HERE, "sarif.schema.json")
-SHOWN = 5   # errors shown per file
+SHOWN = 5   # errors shown for each of the first invalid files
 
 # RFC 3986: the characters a URI reference may hold, and percent-encoding.
 URI_CHARS = re.compile(r"^(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*$")
@@ -125,9 +125,10 @@ def main(argv):
         if errs:
             bad += 1
             print("INVALID %s" % path)
-            for e in errs[:SHOWN]:
-                print("    %s" % e[:500])
-            if len(errs) > SHOWN:
+            # The first files in full; the rest by name (the same fault tends to repeat).
+            for e in errs[:SHOWN if bad <= 3 else 0]:
+                print("    %s" % e[:300])
+            if bad <= 3 and len(errs) > SHOWN:
                 print("    ... and %d more" % (len(errs) - SHOWN))
         else:
             good += 1

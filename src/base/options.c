@@ -208,6 +208,9 @@ static void parse_item(struct options *o, const char *k, size_t klen, const char
     } else if (key_is(k, klen, "json_path")) {
         if (!set_path(o->json_path, sizeof o->json_path, v, vlen))
             bad_value(k, klen, v, vlen, "a file name");
+    } else if (key_is(k, klen, "sarif_path")) {
+        if (!set_path(o->sarif_path, sizeof o->sarif_path, v, vlen))
+            bad_value(k, klen, v, vlen, "a file name");
     } else if (key_is(k, klen, "suppressions")) {
         if (!set_path(o->suppressions, sizeof o->suppressions, v, vlen))
             bad_value(k, klen, v, vlen, "a file name");

@@ -9,6 +9,7 @@
 struct options {
     char log_path[4096];
     char json_path[4096];
+    char sarif_path[4096];     /* the leaks and heap errors as a SARIF 2.1.0 log */
     char suppressions[4096];
     unsigned depth;            /* frames per stack, 1..256 */
     bool leak_check;

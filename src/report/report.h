@@ -18,6 +18,8 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry);
 /* The report runs at exit, after the program's destructors and the loader's. */
 void report_register_exit(void);
 void report_fork_child(void);
+/* sarif_path: notes the current directory at start-up, the root of relative source names. */
+void sarif_init(void);
 
 /* report_signal: starts the thread that writes a report when the signal comes. */
 void report_signal_start(void);
