@@ -83,7 +83,8 @@ CHECK_RUNS := \
     check_wrapper report=quiet \
     check_symbolizer report=quiet \
     check_guest report=quiet \
-    check_formats report=quiet
+    check_formats report=quiet \
+    check_report_tool report=quiet
 
 # make check T=spy (or T="spy threads") runs those areas only; JOBS=n how many at once.
 T ?=
