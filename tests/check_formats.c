@@ -552,6 +552,67 @@ START_TEST(test_sarif_paths)
 }
 END_TEST
 
+/* A leak whose innermost frame is a library header's function instantiated in the program
+ * (the standard allocator): shown at the program's own function, in the source tree, not
+ * in /usr/include. */
+START_TEST(test_sarif_own_frame)
+{
+    ck_assert_msg(have_cmd("g++"), "g++ is not installed (make check installs it)");
+    char *dir = tmp_dir("own");
+    char src_dir[PATH_MAX + 64], src[PATH_MAX + 96], exe[PATH_MAX + 64];
+    snprintf(src_dir, sizeof src_dir, "%s/src", dir);
+    ck_assert(mkdir(src_dir, 0755) == 0);
+    snprintf(src, sizeof src, "%s/numbers.cc", src_dir);
+    ck_assert(write_file(src, "#include <memory>\n"
+                              "int *volatile sink;\n"
+                              "__attribute__((noinline)) void keep_numbers()\n"
+                              "{\n"
+                              "    std::allocator<int> a;\n"
+                              "    sink = a.allocate(4);\n"
+                              "    sink = nullptr;\n"
+                              "}\n"
+                              "int main() { keep_numbers(); }\n"));
+    snprintf(exe, sizeof exe, "%s/numbers", dir);
+    char *cxx[] = { "g++", "-g", "-O0", "-o", exe, src, NULL };
+    run_tool_ok(cxx);
+    char *sarif = tmp_name("own.sarif"), *json = tmp_name("own.json");
+    char o[2 * PATH_MAX + 64];
+    snprintf(o, sizeof o, "report=quiet:sarif_path=%s:json_path=%s", sarif, json);
+    char *argv[] = { "sh", "-c", "cd \"$0\" && exec \"$1\"", dir, exe, NULL };
+    struct run r = spy(argv, o, NULL);
+    check_clean_exit(&r, "numbers");
+    run_free(&r);
+    struct jval *rep = load_report(json), *log = load_sarif(sarif);
+    const struct jval *g = one_leak_from(rep, "std::__new_allocator<int>::allocate(unsigned "
+                                         "long, void const*)");
+    const char *f0 = jstr(g, "stack.0.file");
+    ck_assert_msg(f0 && !strncmp(f0, "/usr/include/", 13), "the innermost frame is in %s, not "
+                  "in a header of /usr/include: the test shows nothing", f0 ? f0 : "?");
+    const struct jval *x = result_for(only_run(log), "definite", 16);
+    ck_assert_str_eq(str_at(x, "locations.0.logicalLocations.0.fullyQualifiedName"),
+                     "keep_numbers()");
+    ck_assert_str_eq(str_at(x, "locations.0.physicalLocation.artifactLocation.uri"),
+                     "src/numbers.cc");
+    ck_assert_msg(jnum(x, "locations.0.physicalLocation.region.startLine") == 6, "line");
+    /* The header's frame is in the flow, as an absolute file URI ("c++" encoded). */
+    const struct jval *steps = flow_steps(x, 0);
+    char want[PATH_MAX];
+    size_t k = (size_t)snprintf(want, sizeof want, "file://");
+    for (const char *c = f0; *c && k + 4 < sizeof want; c++)
+        k += (size_t)(*c == '+' ? snprintf(want + k, 4, "%%2B") : snprintf(want + k, 2, "%c", *c));
+    ck_assert_str_eq(str_at(steps->items[steps->n - 1],
+                            "location.physicalLocation.artifactLocation.uri"), want);
+    json_free(log);
+    json_free(rep);
+    unlink(sarif);
+    unlink(json);
+    free(sarif);
+    free(json);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 /* The wrapper's --sarif: a relative name from where the wrapper started, %p the pid. */
 START_TEST(test_sarif_wrapper)
 {
@@ -677,6 +738,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_sarif_overflow);
     tcase_add_test(t, test_sarif_named_alone);
     tcase_add_test(t, test_sarif_paths);
+    tcase_add_test(t, test_sarif_own_frame);
     tcase_add_test(t, test_sarif_wrapper);
     tcase_add_test(t, test_sarif_unwritable);
     tcase_add_test(t, test_sarif_merge);

@@ -3,12 +3,12 @@
  * flow.  A run stands on its own (tool, rules, source root, process), so that the logs of
  * several processes merge into one log by putting their runs side by side.  Rule ids and
  * the result properties are a contract (mallocspy(1)). */
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/diag.h"
 #include "base/mem.h"
-#include "base/options.h"
 #include "base/tags.h"
 #include "core/heaps.h"
 #include "output/errors.h"
@@ -30,8 +30,10 @@ static struct {
 
 void sarif_init(void)
 {
+    int saved = errno;   /* start-up may run inside the program's first malloc */
     if (!getcwd(sf.srcroot, sizeof sf.srcroot) || sf.srcroot[0] != '/')
         sf.srcroot[0] = 0;
+    errno = saved;
 }
 
 /* ---- rules ------------------------------------------------------------------------------ */
@@ -288,17 +290,28 @@ static void write_location(struct writer *w, const struct frame *f, const char *
     w_str(w, "\"}}");
 }
 
+/* Whether a source file is the program's own: named relatively, or under SRCROOT (a
+ * header of /usr/include inlined into the program is not). */
+static bool in_source_tree(const char *file)
+{
+    size_t n = strlen(sf.srcroot);
+    return file[0] != '/' || (n && !strncmp(file, sf.srcroot, n) &&
+                              (file[n] == '/' || n == 1));
+}
+
 /* The frame a result is shown at: the innermost with a source line in the program's own
- * code (not in a system library), else the innermost with a source line, else the
- * innermost.  False for no stack. */
+ * code (not in a system library, in the source tree), else the innermost with a source
+ * line outside the system libraries, else with one anywhere, else the innermost.  False
+ * for no stack. */
 static bool primary_frame(struct symbolizer *sym, const struct stack_rec *st, struct frame *out)
 {
     int best = -1;
-    for (uint32_t i = 0; st && i < st->pub.depth && best < 2; i++) {
+    for (uint32_t i = 0; st && i < st->pub.depth && best < 3; i++) {
         const struct symbol *s = symbolize(sym, st->frames[i], st->modgen);
-        for (unsigned j = 0; j <= s->ninline && best < 2; j++) {
+        for (unsigned j = 0; j <= s->ninline && best < 3; j++) {
             struct frame f = frame_at(s, j);
-            int rank = !f.file ? 0 : is_system_module(s->has_module ? s->module : NULL) ? 1 : 2;
+            bool system = is_system_module(s->has_module ? s->module : NULL);
+            int rank = !f.file ? 0 : system ? 1 : in_source_tree(f.file) ? 3 : 2;
             if (rank > best) {
                 best = rank;
                 *out = f;
