@@ -109,6 +109,7 @@ install-bin:
 	chmod 755 $(DESTDIR)$(bindir)/mallocspy
 	install -d $(DESTDIR)$(datadir)
 	install -m 644 scripts/flamegraph.svg $(DESTDIR)$(datadir)/flamegraph.svg
+	install -m 644 share/report.schema.json $(DESTDIR)$(datadir)/report.schema.json
 	sed -e 's|^MALLOCSPY_DATADIR = .*|MALLOCSPY_DATADIR = "$(datadir)"|' \
 	    -e 's|^MALLOCSPY_LIBEXEC = .*|MALLOCSPY_LIBEXEC = "$(libdir)/mallocspy"|' scripts/mallocspy-report \
 	    > $(DESTDIR)$(bindir)/mallocspy-report

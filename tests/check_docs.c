@@ -271,6 +271,7 @@ static const char *const flag_of[][2] = {
     { "folded_path", "--folded" }, { "weight", "--weight" }, { "timeline", "--timeline" },
     { "guard", "--guard" }, { "quarantine", "--quarantine" },
     { "pprof_path", "--pprof" }, { "pprof_interval", "--pprof-interval" },
+    { "sarif_path", "--sarif" },
 };
 
 START_TEST(test_every_key_documented)

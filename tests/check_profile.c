@@ -555,6 +555,7 @@ static char *element_attr(const char *dom, const char *open, const char *name)
 struct fgframe {
     char *name, *cls, *loc, *title, *fill;
     double weight, blocks, bytes, depth, width;
+    double change, change_blocks;   /* a differential graph's; NAN in others */
 };
 
 struct fgdom {
@@ -594,6 +595,8 @@ static struct fgdom *parse_dom(const char *dom)
         f->blocks = attr_num(p, gt, "data-blocks");
         f->bytes = attr_num(p, gt, "data-bytes");
         f->depth = attr_num(p, gt, "data-depth");
+        f->change = attr_num(p, gt, "data-change");
+        f->change_blocks = attr_num(p, gt, "data-change-blocks");
         ck_assert_msg(f->name, "a frame without data-name");
         const char *t = strstr(gt, "<title>");
         if (t && t < close) {
@@ -2443,6 +2446,181 @@ START_TEST(test_threads_peak)
 }
 END_TEST
 
+/* ---- tests: mallocspy-report's pictures, as they look ------------------------------------ */
+
+/* The timeline's peak label stays whole inside the picture, and off the legend, wherever
+ * the peak is: near either edge, in the middle, at the top of the scale.  Reports written by
+ * hand, drawn, and measured in the browser (one page holding every picture). */
+START_TEST(test_timeline_label)
+{
+    static const double at[] = { 0.0, 0.02, 0.5, 0.7, 0.74, 0.8, 0.9, 1.0 };
+    static const double peaks[] = { 1575329, 2097152, 999999999 };
+    enum { NAT = sizeof at / sizeof *at, NPEAK = sizeof peaks / sizeof *peaks };
+    char *dir = tmp_dir("labels");
+    char page[PATH_MAX + 64];
+    snprintf(page, sizeof page, "%s/labels.html", dir);
+    size_t cap = 1 << 20, len = 0;
+    char *html = malloc(cap);
+    len += (size_t)snprintf(html, cap, "<!DOCTYPE html>\n<html><body>\n");
+    for (int k = 0; k < NAT * NPEAK; k++) {
+        double frac = at[k % NAT], peak = peaks[k / NAT], tmax = 200, pms = tmax * frac;
+        char json[PATH_MAX + 64], svg[PATH_MAX + 64], buf[8192];
+        snprintf(json, sizeof json, "%s/%d.json", dir, k);
+        snprintf(svg, sizeof svg, "%s/%d.svg", dir, k);
+        size_t n = (size_t)snprintf(buf, sizeof buf, "{\"tool\":\"mallocspy\",\"version\":\"0.1.0\","
+                                    "\"pid\":1,\"exe\":\"/x/demo\",\"leaks\":[],\"timeline\":"
+                                    "{\"interval_ms\":10.0,\"peak_bytes\":%.0f,\"peak_ms\":%g,"
+                                    "\"samples\":[", peak, pms);
+        /* A sample every 10 ms, growing slowly, and the peak's among them. */
+        bool placed = false;
+        for (int i = 0; i <= 20; i++) {
+            double ms = tmax * i / 20;
+            if (!placed && pms <= ms) {
+                n += (size_t)snprintf(buf + n, sizeof buf - n, "%s{\"ms\":%g,\"bytes\":%.0f,"
+                                      "\"max\":%.0f}", i ? "," : "", pms, peak, peak);
+                placed = true;
+                if (pms == ms)
+                    continue;
+            }
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "%s{\"ms\":%g,\"bytes\":%d,"
+                                  "\"max\":%d}", i || placed ? "," : "", ms, 1000 * i, 1000 * i);
+        }
+        snprintf(buf + n, sizeof buf - n, "]}}\n");
+        ck_assert(write_file(json, buf));
+        char *argv[] = { (char *)report_script(), json, "--timeline", svg, NULL };
+        struct run r = run_tool(argv, NULL);
+        ck_assert_msg(r.status == 0, "mallocspy-report --timeline: %s", r.err);
+        run_free(&r);
+        char *text = read_file(svg);
+        const char *start = strstr(text, "<svg");
+        ck_assert(start && len + strlen(start) + 64 < cap);
+        len += (size_t)snprintf(html + len, cap - len, "<div>%s</div>\n", start);
+        free(text);
+    }
+    snprintf(html + len, cap - len,
+             "<pre id=\"boxes\"></pre><script>\n"
+             "var out = [], svgs = document.querySelectorAll('svg');\n"
+             "for (var i = 0; i < svgs.length; i++) {\n"
+             "  var t = svgs[i].querySelector('#peak text').getBBox();\n"
+             "  var l = svgs[i].querySelector('#legend').getBBox();\n"
+             "  out.push([i, t.x, t.y, t.width, t.height, l.x, l.y, l.width, l.height].join(' '));\n"
+             "}\n"
+             "document.getElementById('boxes').textContent = out.join('\\n');\n"
+             "</script></body></html>\n");
+    ck_assert(write_file(page, html));
+    free(html);
+    char *dom = browser_dom(page, NULL);
+    const char *p = strstr(dom, "<pre id=\"boxes\">");
+    ck_assert_msg(p, "the page's script did not run");
+    p += strlen("<pre id=\"boxes\">");
+    int seen = 0;
+    for (int k = 0; k < NAT * NPEAK; k++) {
+        int i;
+        double x, y, w, h, lx, ly, lw, lh;
+        ck_assert_msg(sscanf(p, "%d %lf %lf %lf %lf %lf %lf %lf %lf", &i, &x, &y, &w, &h, &lx,
+                             &ly, &lw, &lh) == 9 && i == k, "box %d: %.100s", k, p);
+        ck_assert_msg(w > 100 && x >= 0 && x + w <= 1000 && y >= 0 && y + h <= 420,
+                      "peak at %g of the time, %.0f bytes: the label spans x %.1f to %.1f, y "
+                      "%.1f to %.1f, outside the 1000 x 420 picture", at[k % NAT],
+                      peaks[k / NAT], x, x + w, y, y + h);
+        bool apart = x + w <= lx || lx + lw <= x || y + h <= ly || ly + lh <= y;
+        ck_assert_msg(apart, "peak at %g of the time, %.0f bytes: the label (%.1f,%.1f %.1fx"
+                      "%.1f) covers the legend (%.1f,%.1f %.1fx%.1f)", at[k % NAT],
+                      peaks[k / NAT], x, y, w, h, lx, ly, lw, lh);
+        seen++;
+        p = strchr(p, '\n');
+        if (!p)
+            break;
+        p++;
+    }
+    ck_assert_int_eq(seen, NAT * NPEAK);
+    free(dom);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* mallocspy-report --diff --flamegraph: a snapshot and the report at exit of
+ * report_growth; the widths are the new report's, the colours the change. */
+static bool is_rgb(const char *fill, int *r, int *g, int *b)
+{
+    return fill && sscanf(fill, "rgb(%d,%d,%d)", r, g, b) == 3;
+}
+
+START_TEST(test_diff_flamegraph)
+{
+    char *dir = tmp_dir("diffgraph");
+    char now[PATH_MAX + 64], then[PATH_MAX + 64], html[PATH_MAX + 64], o[PATH_MAX + 256];
+    snprintf(now, sizeof now, "%s/now.json", dir);
+    snprintf(then, sizeof then, "%s/then.json", dir);
+    snprintf(html, sizeof html, "%s/diff.html", dir);
+    snprintf(o, sizeof o, "report=quiet:report_signal=SIGUSR2:report_reachable=1:json_path=%s",
+             now);
+    char *argv[] = { (char *)prog_path("report_growth"), now, then, NULL };
+    struct run r = spy(argv, o, NULL);
+    ck_assert_msg(r.status == 0, "report_growth: status %d\n%s%s", r.status, r.out, r.err);
+    run_free(&r);
+    struct jval *rep = load_report(now), *old = load_report(then);
+    char *a[] = { (char *)report_script(), "--diff", then, now, "--flamegraph", html, NULL };
+    r = run_tool(a, NULL);
+    ck_assert_msg(r.status == 0 && !strcmp(r.err, ""), "--diff --flamegraph: %d %s", r.status,
+                  r.err);
+    run_free(&r);
+    check_self_contained(html);
+    char *dom = browser_dom(html, NULL);
+    struct fgdom *d = parse_dom(dom);
+    char title[256];
+    snprintf(title, sizeof title, "Live bytes by stack, change since then.json: report_growth "
+             "(pid %.0f)", num(rep, "pid"));
+    ck_assert_msg(d->title && !strcmp(d->title, title), "title '%s'", d->title);
+    ck_assert_msg(d->subtitle && strstr(d->subtitle, "total 42,128 bytes (41.1 KiB) in 49 blocks, "
+                                        "+26,984 bytes, +23 blocks since the old report"),
+                  "subtitle '%s'", d->subtitle);
+    static const struct { const char *fn; double w, change, blocks; int sign; } want[] = {
+        { "grow_site", 40000, 30000, 30, 1 },
+        { "leak_site", 128, 128, 2, 1 },
+        { "shrink_site", 1000, -3000, -6, -1 },
+        { "steady_site", 1000, 0, 0, 0 },
+    };
+    int grow_red = 0;
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const struct fgframe *f = one_frame(d, want[i].fn);
+        int cr, cg, cb;
+        ck_assert_msg(f->weight == want[i].w && f->change == want[i].change &&
+                      f->change_blocks == want[i].blocks, "%s: weight %.0f, change %.0f bytes "
+                      "%.0f blocks; expected %.0f, %.0f, %.0f", want[i].fn, f->weight, f->change,
+                      f->change_blocks, want[i].w, want[i].change, want[i].blocks);
+        ck_assert_msg(is_rgb(f->fill, &cr, &cg, &cb), "%s: fill %s", want[i].fn, f->fill);
+        if (want[i].sign > 0)
+            ck_assert_msg(cr == 255 && cg == cb && cg < 215, "%s grew: not red, %s", want[i].fn,
+                          f->fill);
+        else if (want[i].sign < 0)
+            ck_assert_msg(cb == 255 && cr == cg && cr < 215, "%s shrank: not blue, %s",
+                          want[i].fn, f->fill);
+        else
+            ck_assert_msg(cr == cg && cg == cb, "%s: unchanged, yet %s", want[i].fn, f->fill);
+        if (i == 0)
+            grow_red = cg;
+    }
+    /* The largest change is the reddest; a stack gone since is not drawn. */
+    const struct fgframe *leak = one_frame(d, "leak_site");
+    int cr, cg, cb;
+    ck_assert(is_rgb(leak->fill, &cr, &cg, &cb));
+    ck_assert_msg(grow_red < cg, "grow_site (+30000) is no redder than leak_site (+128)");
+    ck_assert_msg(frames_named(d, "gone_site", NULL) == 0, "a stack gone since is drawn");
+    const struct fgframe *root = one_frame(d, "all");
+    ck_assert_msg(root->weight == 42128 && root->change == 26984, "the root: %.0f, %+.0f",
+                  root->weight, root->change);
+    ck_assert_msg(num(old, "pid") == num(rep, "pid"), "two processes");
+    dom_free(d);
+    free(dom);
+    json_free(rep);
+    json_free(old);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("profile");
@@ -2469,6 +2647,8 @@ static Suite *suite(void)
     tcase_add_test(t, test_report_script_names);
     tcase_add_test(t, test_threads);
     tcase_add_test(t, test_threads_peak);
+    tcase_add_test(t, test_timeline_label);
+    tcase_add_test(t, test_diff_flamegraph);
     suite_add_tcase(s, t);
     return s;
 }

@@ -34,11 +34,7 @@ static void load(struct report *out, const char *opts)
                   r.err);
     ck_assert_str_eq(r.out, "paths done\n");
     run_free(&r);
-    char *text = read_file(json);
-    ck_assert_msg(text != NULL, "no JSON report at %s", json);
-    struct jval *rep = json_parse(text);
-    ck_assert_msg(rep != NULL, "the JSON report does not parse");
-    free(text);
+    struct jval *rep = load_report(json);
     const struct jval *leaks = jget(rep, "leaks");
     ck_assert(leaks && leaks->type == J_ARR);
     memset(out, 0, sizeof *out);

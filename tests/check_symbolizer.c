@@ -1154,7 +1154,7 @@ START_TEST(test_report_symbolize)
                   "stderr: %s", r.err);
     run_free(&r);
 
-    struct jval *rep = load_report(out_path);
+    struct jval *rep = load_fixture(out_path);
     char got[2048];
     describe(jpath(rep, "leaks.0.stack"), got, sizeof got);
     ck_assert_str_eq(got, "inner_step:1,outer_step:1,inlining_caller:0,null:0,plain_caller:0");
@@ -1196,7 +1196,7 @@ START_TEST(test_report_symbolize)
     r = run_tool(argv2, env);
     ck_assert_msg(r.status == 0, "in place: status %d\n%s", r.status, r.err);
     run_free(&r);
-    rep = load_report(in_path);
+    rep = load_fixture(in_path);
     describe(jpath(rep, "sites.0.stack"), got, sizeof got);
     ck_assert_str_eq(got, "plain_caller:0");
     json_free(rep);
@@ -1240,7 +1240,7 @@ START_TEST(test_install)
     r = run_tool(a, e);
     ck_assert_msg(r.status == 0, "installed mallocspy-report: %d\n%s", r.status, r.err);
     run_free(&r);
-    struct jval *rep = load_report(in);
+    struct jval *rep = load_fixture(in);
     ck_assert_str_eq(jstr(rep, "leaks.0.stack.0.function"), "plain_caller");
     json_free(rep);
     unlink(in);

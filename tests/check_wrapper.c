@@ -141,7 +141,7 @@ START_TEST(test_help)
     ck_assert_msg(r.status == 0, "--help: status %d\n%s", r.status, r.err);
     ck_assert_str_eq(r.err, "");
     static const char *const want[] = {
-        "Usage:", "--log", "--json", "--depth", "--exitcode", "--suppressions",
+        "Usage:", "--log", "--json", "--sarif", "--depth", "--exitcode", "--suppressions",
         "--reachable", "--quiet", "--options", "--lib", "--help", "--version",
         "SUMMARY: mallocspy:", "JSON", "127", "mallocspy(1)",
     };

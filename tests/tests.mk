@@ -94,7 +94,9 @@ CHECK_RUNS := \
     check_servers report=quiet \
     check_suppress report=quiet \
     check_options report=quiet \
-    check_docs report=quiet
+    check_docs report=quiet \
+    check_formats report=quiet \
+    check_report_tool report=quiet
 
 # make check T=spy (or T="spy threads") runs those areas only; JOBS=n how many at once.
 T ?=

@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -467,7 +468,71 @@ const char *jstr(const struct jval *root, const char *path)
 }
 
 
+/* ---- every report read is held to its schema ----------------------------------------- */
+
+/* Where the reports the tests read are copied, for one validation at the end of the test
+ * program (a python start per report would cost more than many tests); set by run_suite,
+ * inherited by the tests Check forks.  "" outside run_suite. */
+static char kept_dir[PATH_MAX];
+
+static void keep_text(const char *text, const char *kind)
+{
+    if (!kept_dir[0] || !text)
+        return;
+    static unsigned seq;
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%d-%u.%s", kept_dir, (int)getpid(), seq++, kind);
+    if (!write_file(path, text))
+        fprintf(stderr, "cannot keep a copy of a report in %s: %s\n", path, strerror(errno));
+}
+
+void keep_report(const char *path, const char *kind)
+{
+    char *text = read_file(path);
+    keep_text(text, kind);
+    free(text);
+}
+
+static int kept_count(void)
+{
+    DIR *d = opendir(kept_dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* The last test of every program: each JSON report and SARIF log its tests read is valid
+ * (tests/validate_reports.py, with Debian's python3 and python3-jsonschema). */
+START_TEST(test_reports_valid)
+{
+    int n = kept_count();
+    if (n == 0)
+        return;
+    char *argv[] = { "/usr/bin/python3", (char *)repo_file("tests/validate_reports.py"),
+                     kept_dir, NULL };
+    struct run r = run_tool(argv, NULL);
+    ck_assert_msg(r.status == 0, "of the %d report(s) the tests read, some break their schema "
+                  "(copies kept in %s):\n%.2000s%.500s", n, kept_dir, r.out, r.err);
+    run_free(&r);
+}
+END_TEST
+
 /* ---- Check --------------------------------------------------------------------------- */
+
+static void remove_dir(const char *dir)
+{
+    /* Outside any test: no Check assertion may run here. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", dir, (char *)NULL);
+        _exit(127);
+    }
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+}
 
 int run_suite(Suite *s)
 {
@@ -476,18 +541,20 @@ int run_suite(Suite *s)
     char cache[PATH_MAX];
     snprintf(cache, sizeof cache, "%s/tests/cache-%d", BUILD_DIR, (int)getpid());
     setenv("XDG_CACHE_HOME", cache, 1);
+    snprintf(kept_dir, sizeof kept_dir, "%s/tests/reports-%d", BUILD_DIR, (int)getpid());
+    mkdir(kept_dir, 0755);
+    TCase *t = tcase_create("schemas");
+    tcase_add_test(t, test_reports_valid);
+    tcase_set_timeout(t, 300);
+    suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
     int failed = srunner_ntests_failed(r);
     srunner_free(r);
-    /* Outside any test: no Check assertion may run here. */
-    pid_t pid = fork();
-    if (pid == 0) {
-        execlp("rm", "rm", "-rf", cache, (char *)NULL);
-        _exit(127);
-    }
-    if (pid > 0)
-        waitpid(pid, NULL, 0);
+    remove_dir(cache);
+    /* Kept when a report broke its schema, to be looked at. */
+    if (!failed)
+        remove_dir(kept_dir);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
@@ -586,6 +653,9 @@ struct spied spy_reports(char *const argv[], const char *opts, const char *const
 void spied_free(struct spied *s)
 {
     run_free(&s->r);
+    /* A report no test read is held to the schema all the same. */
+    if (!s->json && s->json_path[0] && access(s->json_path, F_OK) == 0)
+        keep_report(s->json_path, "json");
     json_free(s->json);
     free(s->log);
     s->json = NULL;
@@ -602,9 +672,33 @@ struct jval *load_report(const char *path)
     ck_assert_msg(text, "no JSON report at %s", path);
     struct jval *v = json_parse(text);
     ck_assert_msg(v, "the JSON report %s does not parse:\n%.3000s", path, text);
+    keep_text(text, "json");
     free(text);
     ck_assert_msg(v->type == J_OBJ, "the JSON report is not an object");
     ck_assert_str_eq(jstr(v, "tool"), "mallocspy");
+    return v;
+}
+
+struct jval *load_sarif(const char *path)
+{
+    char *text = read_file(path);
+    ck_assert_msg(text, "no SARIF log at %s", path);
+    struct jval *v = json_parse(text);
+    ck_assert_msg(v, "the SARIF log %s does not parse:\n%.3000s", path, text);
+    keep_text(text, "sarif");
+    free(text);
+    ck_assert_msg(v->type == J_OBJ && jstr(v, "version") && !strcmp(jstr(v, "version"), "2.1.0"),
+                  "%s is no SARIF 2.1.0 log", path);
+    return v;
+}
+
+struct jval *load_fixture(const char *path)
+{
+    char *text = read_file(path);
+    ck_assert_msg(text, "no JSON file at %s", path);
+    struct jval *v = json_parse(text);
+    ck_assert_msg(v, "%s does not parse:\n%.3000s", path, text);
+    free(text);
     return v;
 }
 

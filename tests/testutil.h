@@ -93,8 +93,19 @@ struct spied spy_reports(char *const argv[], const char *opts, const char *const
                          bool log);
 /* Frees what the run left in memory and removes its report files. */
 void spied_free(struct spied *s);
-/* The JSON report at path: it must exist, parse, be an object and come from mallocspy. */
+/* The JSON report at path: it must exist, parse, be an object and come from mallocspy.
+ * A copy is kept for the program's last test, which validates every report read against
+ * its schema (share/report.schema.json). */
 struct jval *load_report(const char *path);
+/* The SARIF log at path (sarif_path): it must exist, parse and say version 2.1.0; a copy is
+ * kept for the validation of the program's last test (tests/sarif.schema.json). */
+struct jval *load_sarif(const char *path);
+/* A JSON file a test made itself, in part like a report (a fixture, read back after
+ * mallocspy-report rewrote it): parsed, not held to the schema. */
+struct jval *load_fixture(const char *path);
+/* Keeps a copy of the report at path for that last test: kind "json" (a JSON report) or
+ * "sarif" (a SARIF log), for reports a test reads otherwise.  Nothing if it is missing. */
+void keep_report(const char *path, const char *kind);
 /* Member `key` of the report, which must be there and of this type (J_ARR, J_OBJ). */
 const struct jval *need_member(const struct jval *rep, const char *key, enum jtype type);
 

@@ -342,6 +342,8 @@ static bool set_include(struct options *o, const struct opt *op, const char *v, 
 static const struct opt table[] = {
     PATH("log_path", log_path, "stderr", "the text report and the warnings go to this file (%p: the pid)"),
     PATH("json_path", json_path, "none", "also write the JSON report to this file (%p: the pid)"),
+    PATH("sarif_path", sarif_path, "none",
+         "also write the leaks and heap errors as a SARIF 2.1.0 log to this file (%p: the pid)"),
     OPT("depth", set_unsigned, depth, 1, 256, "a number from 1 to 256", "32",
         "frames recorded per stack, 1 to 256"),
     OPT("malloc_context_size", set_unsigned, depth, 1, 256, "a number from 1 to 256", "32",

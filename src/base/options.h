@@ -9,6 +9,7 @@
 struct options {
     char log_path[4096];
     char json_path[4096];
+    char sarif_path[4096];     /* the leaks and heap errors as a SARIF 2.1.0 log */
     char suppressions[4096];   /* files, separated by commas */
     bool use_default_suppressions;  /* and the default.supp installed with mallocspy */
     bool print_suppressions;   /* the text report's "Suppressions used" table */

@@ -194,8 +194,10 @@ static void init(void)
     /* At exit: the leak report, or without it the checks of redzones and quarantine, the
      * errors' JSON report and their exit status. */
     if (options.leak_check || options.guard || options.quarantine || options.error_exitcode ||
-        options.json_path[0])
+        options.json_path[0] || options.sarif_path[0])
         report_register_exit();
+    if (options.sarif_path[0])
+        sarif_init();
     /* Lookups that found nothing (a C program has no libstdc++) left a message the
      * program's first dlerror() would read: clear it. */
     dlerror();

@@ -45,7 +45,7 @@ static const char *invalid_what(const char *call)
     return "attempting to free a pointer that is not a live block";
 }
 
-static void write_error(struct writer *w, const struct heap_error *e)
+const char *error_title(const struct heap_error *e)
 {
     static const char *const what[NERR] = {
         NULL,                  /* worded after the call: see invalid_what() */
@@ -56,9 +56,15 @@ static void write_error(struct writer *w, const struct heap_error *e)
         "heap-use-after-free",
         "call through the wrong heap",
     };
+    return e->kind == ERR_INVALID_FREE ? invalid_what(e->call) : what[e->kind];
+}
+
+const char *error_kind_name(enum err_kind k) { return k < NERR ? kind_name[k] : "?"; }
+
+static void write_error(struct writer *w, const struct heap_error *e)
+{
     w_str(w, "=================================================================\n");
-    w_fmt(w, "==%d==ERROR: mallocspy: %s on 0x%lx", (int)getpid(),
-          e->kind == ERR_INVALID_FREE ? invalid_what(e->call) : what[e->kind],
+    w_fmt(w, "==%d==ERROR: mallocspy: %s on 0x%lx", (int)getpid(), error_title(e),
           (unsigned long)e->address);
     if (e->call)
         w_fmt(w, " in %s", e->call);
@@ -128,6 +134,20 @@ void error_report(const struct heap_error *e)
 }
 
 unsigned errors_count(void) { return atomic_load(&er.count); }
+
+struct heap_error *errors_copy(size_t *n, size_t *bytes)
+{
+    spin_lock(&er.lock);
+    *n = er.nkept;
+    *bytes = er.nkept * sizeof *er.kept;
+    struct heap_error *copy = *n ? pages_alloc(*bytes) : NULL;
+    if (copy)
+        memcpy(copy, er.kept, *bytes);
+    else
+        *n = 0;
+    spin_unlock(&er.lock);
+    return copy;
+}
 
 void errors_write_json(struct writer *w, struct symbolizer *sym)
 {

@@ -39,6 +39,13 @@ struct heap_error {
 /* Reports it: text at once (log_path or stderr), JSON at exit; aborts if halt_on_error. */
 void error_report(const struct heap_error *e);
 unsigned errors_count(void);
+/* The headline the text report gives the error ("heap-buffer-overflow"), and its kind's
+ * name in the JSON report ("overflow"). */
+const char *error_title(const struct heap_error *e);
+const char *error_kind_name(enum err_kind k);
+/* A copy of the errors kept (n of them; NULL when none or out of memory), to read
+ * without holding the errors' lock: pages_free(copy, bytes) when done. */
+struct heap_error *errors_copy(size_t *n, size_t *bytes);
 /* Writes the "errors" array's members. */
 void errors_write_json(struct writer *w, struct symbolizer *sym);
 void errors_fork_child(void);

@@ -115,8 +115,14 @@ void w_json_str(struct writer *w, const char *s)
         w_str(w, "null");
         return;
     }
-    static const char hex[] = "0123456789abcdef";
     w_put(w, "\"", 1);
+    w_json_chars(w, s);
+    w_put(w, "\"", 1);
+}
+
+void w_json_chars(struct writer *w, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         unsigned char c = *p;
@@ -140,7 +146,6 @@ void w_json_str(struct writer *w, const char *s)
             }
         }
     }
-    w_put(w, "\"", 1);
 }
 
 bool w_close(struct writer *w)

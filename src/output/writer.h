@@ -29,6 +29,8 @@ void w_fmt(struct writer *w, const char *fmt, ...) __attribute__((format(printf,
  * quotes and backslashes are escaped, and bytes that are not UTF-8 become \u00XX, so the
  * document stays valid whatever the names contain. */
 void w_json_str(struct writer *w, const char *s);
+/* The same, without the quotes: a string written in parts. */
+void w_json_chars(struct writer *w, const char *s);
 bool w_close(struct writer *w);   /* flushes; false if anything failed (see err) */
 
 #endif

@@ -36,6 +36,8 @@ static void json_where(struct writer *w, uint32_t heap, uint32_t tag)
     }
 }
 
+#define JSON_FORMAT 1
+
 static const char *const kind_name[NKINDS] = { "definite", "indirect", "reachable",
                                                 "suppressed", "mapping", "pool", "unknown" };
 
@@ -44,8 +46,10 @@ void report_write_json(struct writer *w, struct report *r)
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = 0;
-    w_fmt(w, "{\"tool\":\"mallocspy\",\"version\":\"%s\",\"pid\":%d,\"exe\":", MALLOCSPY_VERSION,
-          (int)getpid());
+    /* "format" counts incompatible changes of the layout (share/report.schema.json); fields
+     * are only ever added within one. */
+    w_fmt(w, "{\"format\":%d,\"tool\":\"mallocspy\",\"version\":\"%s\",\"pid\":%d,\"exe\":",
+          JSON_FORMAT, MALLOCSPY_VERSION, (int)getpid());
     w_json_str(w, n > 0 ? exe : NULL);
     /* false: frames carry module, offset and build ID only (nothing to report needed names,
      * or they could not be had); mallocspy-report --symbolize names them. */

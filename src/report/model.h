@@ -71,6 +71,8 @@ struct writer;
 void report_write_text(struct writer *w, struct report *r);
 /* The JSON report. */
 void report_write_json(struct writer *w, struct report *r);
+/* The leaks and heap errors as a SARIF 2.1.0 log (sarif.c). */
+void report_write_sarif(struct writer *w, struct report *r);
 /* report=profile's text; the JSON report's "profile", "sites" and "timeline". */
 void profile_write_text(struct writer *w, struct report *r);
 void profile_write_json(struct writer *w, struct report *r);

@@ -391,33 +391,36 @@ static void release(struct report *r)
 
 /* ---- output ------------------------------------------------------------------------------ */
 
-static void write_file(const char *pattern, struct report *r, bool json)
+enum file_format { F_JSON, F_SARIF };
+
+static void write_file(const char *pattern, struct report *r, enum file_format format)
 {
+    static const char *const what[] = { "JSON report", "SARIF log" };
     char path[4096];
-    int fd = chan_open(pattern, json ? "JSON report" : "leak report", path, sizeof path);
+    int fd = chan_open(pattern, what[format], path, sizeof path);
     if (fd < 0)
         return;
     struct writer w;
     w_open(&w, fd, NULL);
-    if (json)
-        report_write_json(&w, r);
+    if (format == F_SARIF)
+        report_write_sarif(&w, r);
     else
-        report_write_text(&w, r);
+        report_write_json(&w, r);
     w_close(&w);
     if (close(fd) != 0 && !w.err)
         w.err = errno;
     if (w.err)
-        diag_warn("cannot write the %s report to '%s': %s", json ? "JSON" : "leak", path,
-                strerror(w.err));
+        diag_warn("cannot write the %s to '%s': %s", what[format], path, strerror(w.err));
 }
 
 /* What the report will print needs names: leaks or errors to show, the profile in the
  * text, pictures.  A process that leaked nothing and erred nowhere needs none (its JSON
  * keeps module, offset and build ID), and starts no symbolizer. */
-static bool needs_names(const struct report *r, bool text, bool json, bool pictures)
+static bool needs_names(const struct report *r, bool text, bool json, bool sarif,
+                        bool pictures)
 {
     bool leaks = report_leaked(r->blocks) || (options.report_reachable && r->blocks[KIND_REACHABLE]);
-    return pictures || errors_count() || ((text || json) && leaks) ||
+    return pictures || errors_count() || ((text || json || sarif) && leaks) ||
            (json && options.symbolize == SYMBOLIZE_ALL) ||
            (json && heap_leaks_count()) ||
            (text && options.report == REPORT_PROFILE && tracker_active()) ||
@@ -426,8 +429,8 @@ static bool needs_names(const struct report *r, bool text, bool json, bool pictu
 
 /* The report is written once into nothing, to learn which frames it prints; they are named
  * in one request, and the report is then written for real. */
-static void name_frames(struct report *r, bool text, bool json, const struct fg_item *it,
-                        size_t n)
+static void name_frames(struct report *r, bool text, bool json, bool sarif,
+                        const struct fg_item *it, size_t n)
 {
     if (!r->sym)
         return;
@@ -438,6 +441,8 @@ static void name_frames(struct report *r, bool text, bool json, const struct fg_
         report_write_text(&w, r);
     if (json)
         report_write_json(&w, r);
+    if (sarif)
+        report_write_sarif(&w, r);
     w_close(&w);
     for (size_t i = 0; i < n; i++)
         symbolizer_want_stack(r->sym, it[i].stack);
@@ -454,15 +459,19 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
     detectors_check_all();
     if (!tracker_active()) {
         /* No leak tracking: only the errors found, and their exit status. */
-        if (at_exit && options.json_path[0]) {
+        if (at_exit && (options.json_path[0] || options.sarif_path[0])) {
             unsigned guard = tls_guard;
             tls_guard = 1;
             struct report r;
             memset(&r, 0, sizeof r);
             r.sym = symbolizer_new();
+            bool json = options.json_path[0], sarif = options.sarif_path[0];
             if (errors_count())
-                name_frames(&r, false, true, NULL, 0);
-            write_file(options.json_path, &r, true);
+                name_frames(&r, false, json, sarif, NULL, 0);
+            if (json)
+                write_file(options.json_path, &r, F_JSON);
+            if (sarif)
+                write_file(options.sarif_path, &r, F_SARIF);
             symbolizer_free(r.sym);
             tls_guard = guard;
         }
@@ -489,16 +498,17 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
     /* Nothing to say goes unsaid on the program's stderr (LeakSanitizer's way); a log the
      * user named, or a stream, still gets the summary line. */
     bool quiet = !stream && options.report == REPORT_QUIET;
-    bool clean = !needs_names(&r, true, false, false) && !errors_count();
+    bool clean = !needs_names(&r, true, false, false, false) && !errors_count();
     bool text = stream || (!quiet && (!clean || options.log_path[0]));
     bool json = !stream && options.json_path[0];
+    bool sarif = !stream && options.sarif_path[0];
     size_t nit = 0, capit = 0;
     struct fg_item *it = stream ? NULL : pictures_items(&r, &nit, &capit);
     if (seconds() - t0 > 1.0)
         diag_warn("scanned %zu block(s) in %lu ms; writing the report", r.snap.n,
                 (unsigned long)((seconds() - t0) * 1000));
-    if (needs_names(&r, text, json, it != NULL))
-        name_frames(&r, text, json, it, nit);
+    if (needs_names(&r, text, json, sarif, it != NULL))
+        name_frames(&r, text, json, sarif, it, nit);
     if (stream) {
         struct writer w;
         w_open(&w, -1, stream);
@@ -523,7 +533,9 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
             }
         }
         if (json)
-            write_file(options.json_path, &r, true);
+            write_file(options.json_path, &r, F_JSON);
+        if (sarif)
+            write_file(options.sarif_path, &r, F_SARIF);
         if (it) {
             if (seconds() - t0 > 1.0)
                 diag_warn("writing the pictures (%zu stacks)", nit);

@@ -21,6 +21,8 @@ void report_pprof_now(void);
 /* The report runs at exit, after the program's destructors and the loader's. */
 void report_register_exit(void);
 void report_fork_child(void);
+/* sarif_path: notes the current directory at start-up, the root of relative source names. */
+void sarif_init(void);
 
 /* report_signal and pprof_interval: starts the thread that writes a report when the
  * signal comes, and a pprof profile every interval. */
