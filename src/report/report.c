@@ -391,11 +391,11 @@ static void release(struct report *r)
 
 /* ---- output ------------------------------------------------------------------------------ */
 
-enum file_format { F_JSON, F_SARIF };
+enum file_format { F_JSON, F_SARIF, F_TEXT };
 
 static void write_file(const char *pattern, struct report *r, enum file_format format)
 {
-    static const char *const what[] = { "JSON report", "SARIF log" };
+    static const char *const what[] = { "JSON report", "SARIF log", "leak report" };
     char path[4096];
     int fd = chan_open(pattern, what[format], path, sizeof path);
     if (fd < 0)
@@ -404,6 +404,8 @@ static void write_file(const char *pattern, struct report *r, enum file_format f
     w_open(&w, fd, NULL);
     if (format == F_SARIF)
         report_write_sarif(&w, r);
+    else if (format == F_TEXT)
+        report_write_text(&w, r);
     else
         report_write_json(&w, r);
     w_close(&w);
@@ -517,7 +519,7 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
     } else {
         if (text && !at_exit && strstr(options.log_path, "%n")) {
             /* A log per snapshot: this one's own file. */
-            write_file(options.log_path, &r, false);
+            write_file(options.log_path, &r, F_TEXT);
         } else if (text) {
             /* The text log stays open for the process: errors found while it ran come
              * before the report, and snapshot reports follow one another. */
