@@ -27,6 +27,29 @@ void options_defaults(struct options *o)
     o->symbolize = SYMBOLIZE_PRINTED;
     o->symbol_cache = true;
     o->debuginfod_timeout = 5;
+    o->follow_children = true;
+}
+
+void options_silence(struct options *o)
+{
+    o->report = REPORT_QUIET;
+    o->log_path[0] = o->json_path[0] = o->folded_path[0] = o->flamegraph_path[0] = 0;
+    o->exitcode = o->error_exitcode = 0;
+    o->halt_on_error = false;
+    o->report_signal = 0;
+    o->timeline = false;
+}
+
+void options_unobserved(struct options *o)
+{
+    struct options keep = *o;
+    options_defaults(o);
+    options_silence(o);
+    o->leak_check = false;
+    o->mismatch = false;
+    o->mappings = false;
+    o->follow_children = keep.follow_children;
+    memcpy(o->children_skip, keep.children_skip, sizeof o->children_skip);
 }
 
 static bool parse_ulong(const char *v, size_t len, unsigned long *out)
@@ -346,6 +369,14 @@ static void parse_item(struct options *o, const char *k, size_t klen, const char
             o->debuginfod_timeout = (unsigned)n;
         else
             bad_value(k, klen, v, vlen, "a number of seconds from 1 to 3600");
+    } else if (key_is(k, klen, "follow_children")) {
+        if (parse_bool(v, vlen, &b))
+            o->follow_children = b;
+        else
+            bad_value(k, klen, v, vlen, "0 or 1");
+    } else if (key_is(k, klen, "children_skip")) {
+        if (!set_path(o->children_skip, sizeof o->children_skip, v, vlen))
+            bad_value(k, klen, v, vlen, "comma-separated shell patterns");
     } else if (key_is(k, klen, "weight")) {
         int found = -1;
         for (int i = 0; i < NWEIGHTS; i++)

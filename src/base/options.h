@@ -37,6 +37,8 @@ struct options {
     bool symbol_cache;         /* the symbolizer keeps what it resolved in the user's cache */
     bool debuginfod;           /* the symbolizer may ask debuginfod (never in secure mode) */
     unsigned debuginfod_timeout; /* seconds, for all of a process's lookups */
+    bool follow_children;      /* programs this one starts inherit the preload */
+    char children_skip[4096];  /* comma-separated shell patterns: programs started without it */
 };
 enum { REPORT_TEXT = 0, REPORT_QUIET = 1, REPORT_PROFILE = 2 };
 /* symbolize=0: module+offset only; 1: name what is printed (a clean process's JSON stays
@@ -49,5 +51,11 @@ extern struct options options;
 void options_defaults(struct options *o);
 /* Parses a MALLOCSPY_OPTIONS string; warns about each bad item and goes on. */
 void options_parse(struct options *o, const char *s);
+/* No output and the program's own exit status: a child after fork of a process with
+ * follow_children=0 (its detectors, already in place, go on protecting the heap). */
+void options_silence(struct options *o);
+/* Everything off besides: no tracking, no detector.  A skipped program that had to be
+ * started with mallocspy (children_skip) keeps only what its own children need. */
+void options_unobserved(struct options *o);
 
 #endif

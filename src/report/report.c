@@ -349,6 +349,9 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
 {
     /* Redzones and the quarantine are checked by every report, and at exit. */
     detectors_check_all();
+    /* A process that is not observed (after fork, with follow_children=0) says nothing. */
+    if (!stream && chan_silent())
+        return 0;
     if (!core_table_complete()) {
         /* No leak tracking: only the errors found, and their exit status. */
         if (at_exit && options.json_path[0]) {
@@ -356,6 +359,7 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
             tls_guard = 1;
             struct report r;
             memset(&r, 0, sizeof r);
+            chan_report_leaked(false);
             r.sym = symbolizer_new();
             if (errors_count())
                 name_frames(&r, false, true, NULL, 0);
@@ -378,6 +382,8 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
     double t0 = seconds();
     build(&r, entry, report_signal_thread());
     long leaked_n = (long)report_leaked(r.blocks);
+    if (!stream)
+        chan_report_leaked(leaked_n > 0);
     /* Nothing to say goes unsaid on the program's stderr (LeakSanitizer's way); a log the
      * user named, or a stream, still gets the summary line. */
     bool quiet = !stream && options.report == REPORT_QUIET;

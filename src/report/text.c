@@ -6,6 +6,7 @@
 #include "base/tags.h"
 #include "core/heaps.h"
 #include "leaks/suppress.h"
+#include "output/errors.h"
 #include "output/frames.h"
 #include "output/writer.h"
 #include "report/model.h"
@@ -72,7 +73,12 @@ void report_write_text(struct writer *w, struct report *r)
         }
         w_str(w, "\n");
     }
-    w_fmt(w, "SUMMARY: mallocspy: %lu byte(s) leaked in %lu allocation(s).\n",
+    /* The pid before it, as the banners have it: several processes may write one log, and
+     * "SUMMARY: mallocspy: " is still found by grep wherever it starts. */
+    w_fmt(w, "==%d==SUMMARY: mallocspy: %lu byte(s) leaked in %lu allocation(s)", (int)getpid(),
           (unsigned long)leaked_bytes, (unsigned long)leaked_blocks);
+    if (errors_count())
+        w_fmt(w, "; %u heap error(s)", errors_count());
+    w_str(w, ".\n");
 }
 
