@@ -82,7 +82,8 @@ CHECK_RUNS := \
     check_stacks report=quiet \
     check_wrapper report=quiet \
     check_symbolizer report=quiet \
-    check_guest report=quiet
+    check_guest report=quiet \
+    check_procs report=quiet
 
 # make check T=spy (or T="spy threads") runs those areas only; JOBS=n how many at once.
 T ?=
