@@ -493,7 +493,7 @@ START_TEST(test_no_children_every_way)
         free(with);
         char *without = child_maps(modes[i], "report=quiet:follow_children=0", other);
         ck_assert_msg(!strstr(without, "libmallocspy") && strstr(without, "/libother.so\n"),
-                      "%s: follow_children=0, and the child has:\n%s", modes[i], without);
+                      "%s: follow_children=0, and the child has:\n%.1500s", modes[i], without);
         free(without);
     }
     free(other);
@@ -568,7 +568,7 @@ START_TEST(test_skip_every_way)
         } else {
             ck_assert_msg(!strstr(maps, "/libmallocspy.so\n") &&
                           strstr(maps, "/libmallocspy-skip.so\n"),
-                          "%s: children_skip=cat, and cat has:\n%s", modes[i], maps);
+                          "%s: children_skip=cat, and cat has:\n%.1500s", modes[i], maps);
         }
         free(maps);
     }
