@@ -245,15 +245,24 @@ END_TEST
 
 START_TEST(test_parent_shells)
 {
-    /* dash ends with _exit (no report of its own); bash writes one after its children. */
+    /* dash ends with _exit (no report of its own); a bash script writes one after its
+     * children. */
     char cmd[2 * PATH_MAX];
     snprintf(cmd, sizeof cmd, "%s; %s; echo done", prog_path("err_double"), prog_path("leaky"));
     char *sh[] = { "sh", "-c", cmd, NULL };
     const char *o1[] = { "leaky", NULL };
     check_parent("sh -c", sh, o1);
-    char *bash[] = { "bash", "-c", cmd, NULL };
+    char *dir = tmp_dir("script");
+    char script[PATH_MAX + 16], text[3 * PATH_MAX];
+    snprintf(script, sizeof script, "%s/run.sh", dir);
+    snprintf(text, sizeof text, "#!/bin/bash\n%s\necho done\n", cmd);
+    ck_assert(write_file(script, text));
+    chmod(script, 0755);
+    char *bash[] = { script, NULL };
     const char *o2[] = { "leaky", "bash", NULL };
-    check_parent("bash -c", bash, o2);
+    check_parent("a bash script", bash, o2);
+    remove_tree(dir);
+    free(dir);
 }
 END_TEST
 
