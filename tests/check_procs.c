@@ -819,6 +819,30 @@ START_TEST(test_wrapper_error_exitcode)
 }
 END_TEST
 
+/* --json with %p while the wrapper collects the run (for its exit status): each process's
+ * report in its own file, named after its pid. */
+START_TEST(test_wrapper_json_per_process)
+{
+    char *dir = tmp_dir("wsplit");
+    char cmd[3 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "%s 0; %s 0", prog_path("leaky"), prog_path("leak_none"));
+    const char *args[] = { "--quiet", "--exitcode", "3", "--json", "out/r.%p.json", "sh", "-c",
+                           cmd, NULL };
+    struct run r = wrap_in(dir, args, NULL);
+    ck_assert_msg(r.status == 3, "status %d\n%s", r.status, r.err);
+    char out[PATH_MAX + 16];
+    snprintf(out, sizeof out, "%s/out", dir);
+    struct reps js = reports_in(out, ".json");
+    ck_assert_msg(js.n == 2 && count_of(&js, "leaky") == 1 && count_of(&js, "leak_none") == 1,
+                  "%d report(s)", js.n);
+    check_pid_names(&js, "r", ".json", "");
+    reps_free(&js);
+    run_free(&r);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 /* make as the program: make, and the programs its rules run, in one report. */
 START_TEST(test_wrapper_make)
 {
@@ -970,6 +994,7 @@ Suite *suite(void)
     tcase_add_test(t, test_wrapper_gcc);
     tcase_add_test(t, test_wrapper_log_and_json);
     tcase_add_test(t, test_wrapper_error_exitcode);
+    tcase_add_test(t, test_wrapper_json_per_process);
     tcase_add_test(t, test_wrapper_make);
     tcase_add_test(t, test_wrapper_stdin_and_signals);
     tcase_add_test(t, test_wrapper_option_drift);
