@@ -2,6 +2,7 @@
  * arrange for fork.  Runs on the first allocation of the process, or from our
  * constructor, whichever comes first. */
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -131,6 +132,8 @@ void start_wait_slow(void)
 
 static void init(void)
 {
+    /* The allocation that started it is the program's: errno is its own. */
+    int saved_errno = errno;
     unsigned guard = guard_enter();
     real_resolve();
     options_defaults(&options);
@@ -172,6 +175,7 @@ static void init(void)
      * program's first dlerror() would read: clear it. */
     dlerror();
     guard_leave(guard);
+    errno = saved_errno;
     atomic_store_explicit(&start_state, 2, memory_order_release);
 }
 
@@ -182,9 +186,11 @@ __attribute__((constructor)) static void start_constructor(void)
     start_wait();
     /* Before main, while no other thread reads the environment: what the programs this one
      * starts inherit of the run. */
+    int saved_errno = errno;
     unsigned guard = guard_enter();
     run_setup_environ();
     guard_leave(guard);
+    errno = saved_errno;
     /* A thread is started here, not in start_wait_slow: the first allocation may come before
      * libc can start threads. */
     report_signal_start();
