@@ -28,8 +28,9 @@ ENTRYFLAGS := -fno-omit-frame-pointer -fno-optimize-sibling-calls
 LIBLDFLAGS := -shared -Wl,-soname,libmallocspy.so -Wl,--no-undefined -Wl,--version-script=src/exports.map -Wl,-z,now -Wl,-z,relro
 LIBS    := -ldl -lpthread -lm
 
-# One folder per layer (src/README); the symbolizer is a program of its own.
-SRC     := $(filter-out src/symbolizer/%,$(wildcard src/*/*.c))
+# One folder per layer (src/README); the symbolizer is a program of its own, and the
+# library a skipped program gets (src/skipped/) a library of its own.
+SRC     := $(filter-out src/symbolizer/% src/skipped/%,$(wildcard src/*/*.c))
 PRE     := $(wildcard preload/*.c)
 # The flame graph template (scripts/flamegraph.svg, also read by mallocspy-report) is
 # built into the library as a C string.
@@ -73,6 +74,7 @@ $(B)/preload $(B)/tests $(B)/tests/progs:
 
 include tests/tests.mk
 include src/symbolizer/symbolizer.mk
+include src/skipped/skipped.mk
 
 # Shows mallocspy at work on the bundled example program.
 demo: all $(B)/tests/examples/demo

@@ -9,11 +9,13 @@ want_build="uthash-dev check libdw-dev libelf-dev zlib1g-dev pkg-config"
 # java (javac compiles its program) under the preload, builds static programs (libc6-dev's
 # libc.a) and runs a set-user-ID one as nobody (setpriv, from util-linux).  check_pprof
 # reads the pprof profiles with go tool pprof (golang-go).  Every JSON report and SARIF
-# log the tests read is validated with python3-jsonschema.
+# log the tests read is validated with python3-jsonschema.  check_procs runs make as a
+# parent, waits with pgrep (procps) and reuses pids in a namespace (unshare, from
+# util-linux).
 want_test="libjemalloc2 libtcmalloc-minimal4 python3 perl gcc g++ gdb valgrind binutils file
            chromium fonts-dejavu-core libc6-dbg libdebuginfod1
            openssl curl openssh-client nodejs openjdk-17-jdk-headless libc6-dev util-linux
-           golang-go python3-jsonschema"
+           golang-go python3-jsonschema make procps"
 case "$1" in
     test) want="$want_build $want_test" ;;
     *) want="$want_build" ;;

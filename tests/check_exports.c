@@ -30,9 +30,13 @@ static const char *const com[] = {
     "CoGetMalloc", "CoTaskMemAlloc", "CoTaskMemRealloc", "CoTaskMemFree",
     "CoRegisterMallocSpy", "CoRevokeMallocSpy",
 };
-/* Interposed later (C++ operators, the mmap family, dlclose for the module table):
- * allowed, not required. */
-static const char *const later[] = { "mmap", "munmap", "mremap", "mmap64", "dlclose" };
+/* Interposed later (C++ operators, the mmap family, dlclose for the module table, the
+ * calls that start programs): allowed, not required. */
+static const char *const later[] = {
+    "mmap", "munmap", "mremap", "mmap64", "dlclose",
+    "execve", "execv", "execvpe", "execvp", "fexecve", "execl", "execlp", "execle",
+    "posix_spawn", "posix_spawnp",
+};
 static const char *const cxx_prefix[] = { "_Znw", "_Zna", "_ZdlPv", "_ZdaPv" };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))

@@ -655,6 +655,34 @@ START_TEST(test_sarif_wrapper)
 }
 END_TEST
 
+/* The wrapper's --sarif without %p over a run of several processes: one log, with one run
+ * per process that reported. */
+START_TEST(test_sarif_wrapper_run)
+{
+    char *dir = tmp_dir("wrapper_run");
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/run.sarif", dir);
+    char script[PATH_MAX * 2 + 32];
+    snprintf(script, sizeof script, "%s; %s", prog_path("leak_basic"), prog_path("leak_basic"));
+    char *argv[] = { (char *)repo_file("scripts/mallocspy"), "--quiet", "--sarif", path, "--",
+                     "sh", "-c", script, NULL };
+    struct run r = run_tool(argv, NULL);
+    ck_assert_msg(r.status == 0, "mallocspy --sarif: status %d\n%s", r.status, r.err);
+    run_free(&r);
+    struct jval *log = load_sarif(path);
+    const struct jval *runs = jget(log, "runs");
+    ck_assert_msg(runs && runs->type == J_ARR && runs->n == 2, "%zu runs, 2 expected",
+                  runs ? runs->n : 0);
+    for (size_t i = 0; i < runs->n; i++)
+        ck_assert_int_eq((int)results_of(runs->items[i])->n, 6);
+    ck_assert_str_ne(str_at(runs->items[0], "automationDetails.id"),
+                     str_at(runs->items[1], "automationDetails.id"));
+    json_free(log);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 /* A log that cannot be written: one warning, the program's status, the JSON report all
  * the same. */
 START_TEST(test_sarif_unwritable)
@@ -740,6 +768,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_sarif_paths);
     tcase_add_test(t, test_sarif_own_frame);
     tcase_add_test(t, test_sarif_wrapper);
+    tcase_add_test(t, test_sarif_wrapper_run);
     tcase_add_test(t, test_sarif_unwritable);
     tcase_add_test(t, test_sarif_merge);
     suite_add_tcase(s, t);

@@ -2,7 +2,8 @@
  * `cc -MM`, and each header it pulls in from another folder must belong to a lower layer
  * (src/README).  An include that runs up a layer, or across between two folders of one
  * layer, fails, and so does a cycle between folders; preload/ includes the core's entry
- * header and nothing else of src/; the symbolizer, a program of its own, none of it. */
+ * header and nothing else of src/; the symbolizer, a program of its own, and the library a
+ * skipped program gets (skipped/), none of it. */
 #include <check.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -17,6 +18,12 @@ static const struct { const char *folder; int rank; } layers[] = {
     { "family", 4 }, { "leaks", 5 }, { "report", 6 }, { "init", 7 }, { "com", 7 },
 };
 #define NLAYERS (sizeof layers / sizeof layers[0])
+
+/* Folders of src/ that are no part of the library and share no header with it. */
+static bool standalone(const char *folder)
+{
+    return !strcmp(folder, "symbolizer") || !strcmp(folder, "skipped");
+}
 
 static int rank_of(const char *folder)
 {
@@ -67,7 +74,7 @@ static void judge(const char *file, const char *deps, struct graph *g, char *why
     const char *from = folder_of(file, fb, sizeof fb);
     bool preload = !strncmp(file, "preload/", 8);
     int from_rank = from ? rank_of(from) : -1;
-    if (from && from_rank < 0 && strcmp(from, "symbolizer"))
+    if (from && from_rank < 0 && !standalone(from))
         snprintf(why + strlen(why), cap - strlen(why),
                  "%s: folder src/%s/ is in no layer (add it to src/README and this test)\n",
                  file, from);
@@ -87,10 +94,10 @@ static void judge(const char *file, const char *deps, struct graph *g, char *why
         }
         if (!from)
             continue;
-        if (!strcmp(from, "symbolizer") || !strcmp(to, "symbolizer")) {
+        if (standalone(from) || standalone(to)) {
             snprintf(why + strlen(why), cap - strlen(why),
-                     "%s: includes %s (the symbolizer shares no header with the library)\n",
-                     file, dep);
+                     "%s: includes %s (src/%s/ shares no header with the library)\n",
+                     file, dep, standalone(from) ? from : to);
             continue;
         }
         g->edge[node(g, from)][node(g, to)] = true;
@@ -266,7 +273,10 @@ START_TEST(test_judge_catches_each_rule)
     ck_assert_ptr_nonnull(strstr(why, "preload/ sees only"));
     why[0] = 0;
     judge("src/symbolizer/x.c", "x.o: src/symbolizer/x.c src/base/base.h", &g, why, sizeof why);
-    ck_assert_ptr_nonnull(strstr(why, "symbolizer shares no header"));
+    ck_assert_ptr_nonnull(strstr(why, "src/symbolizer/ shares no header"));
+    why[0] = 0;
+    judge("src/base/x.c", "x.o: src/base/x.c src/skipped/y.h", &g, why, sizeof why);
+    ck_assert_ptr_nonnull(strstr(why, "src/skipped/ shares no header"));
     why[0] = 0;
     judge("src/attic/x.c", "x.o: src/attic/x.c", &g, why, sizeof why);
     ck_assert_ptr_nonnull(strstr(why, "in no layer"));

@@ -771,7 +771,7 @@ START_TEST(test_bad_options)
             ck_assert_msg(strstr(nl + 1, "Direct leak of 4242 byte(s) in 1 object(s) "
                                  "allocated from:\n"), "report=loud: no text report:\n%s",
                           s.r.err);
-            ck_assert_msg(strstr(nl + 1, "\nSUMMARY: mallocspy: ") && ends_with(s.r.err,
+            ck_assert_msg(summary_line(nl + 1, NULL) && ends_with(s.r.err,
                           " allocation(s).\n"), "report=loud: no SUMMARY line:\n%s", s.r.err);
             int warnings = 0;
             for (const char *p = s.r.err; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
@@ -838,8 +838,11 @@ START_TEST(test_log_path_pid)
     ck_assert_msg(text, "no report at %s", path);
     ck_assert_ptr_nonnull(strstr(text, "Direct leak of 100 byte(s) in 1 object(s) allocated "
                                  "from:\n    #0 0x"));
-    ck_assert_msg(ends_with(text, " allocation(s).\n") && strstr(text, "\nSUMMARY: mallocspy: "),
-                  "no SUMMARY line at the end:\n%s", text);
+    int sum_pid = 0;
+    const char *sum = summary_line(text, &sum_pid);
+    ck_assert_msg(ends_with(text, " allocation(s).\n") && sum && sum[-1] == '\n' &&
+                  count_lines(sum) == 1 && sum_pid == pid,
+                  "no SUMMARY line of pid %d at the end:\n%s", pid, text);
     free(text);
     /* Nothing else in the directory. */
     DIR *d = opendir(dir);
@@ -1038,8 +1041,8 @@ START_TEST(test_text_report)
     ck_assert_msg(strstr(t->frame[1], " in main "), "frame #1: %s", t->frame[1]);
     /* The summary ends the report. */
     ck_assert_msg(ends_with(text, " allocation(s).\n"), "%s", text);
-    const char *sum = strstr(text, "\nSUMMARY: mallocspy: ");
-    ck_assert_msg(sum && count_lines(sum + 1) == 1, "no final SUMMARY line");
+    const char *sum = summary_line(text, NULL);
+    ck_assert_msg(sum && sum[-1] == '\n' && count_lines(sum) == 1, "no final SUMMARY line");
     spied_free(&s);
 }
 END_TEST

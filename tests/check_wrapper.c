@@ -439,7 +439,8 @@ START_TEST(test_environment_kept)
     const char *env[] = { pre, "MALLOCSPY_OPTIONS=depth=3", NULL };
 
     /* What the program gets: the library first, then the user's preload; the user's
-     * options first, then the wrapper's. */
+     * options first, then the wrapper's (--json without %p: the run's JSON, in a
+     * directory of the wrapper's, which writes the user's file when the run ends). */
     char *json = tmp_name("env.json");
     const char *a1[] = { "--quiet", "--json", json, "sh", "-c",
                          "printf '%s\\n%s\\n' \"$LD_PRELOAD\" \"$MALLOCSPY_OPTIONS\"", NULL };
@@ -451,11 +452,23 @@ START_TEST(test_environment_kept)
     ck_assert_msg(same_file(first, lib_path()), "LD_PRELOAD starts with %s, not %s", first,
                   lib_path());
     ck_assert_str_eq(second, marker);
-    char want[2 * PATH_MAX];
-    snprintf(want, sizeof want, "depth=3:json_path=%s:report=quiet", json);
-    ck_assert_str_eq(opts, want);
+    char dir[PATH_MAX];
+    ck_assert_msg(sscanf(opts, "depth=3:report=quiet:json_path=%4095[^:]", dir) == 1 &&
+                  ends_with(dir, "/run.json") && dir[0] == '/', "MALLOCSPY_OPTIONS: %s", opts);
+    ck_assert_msg(access(json, F_OK) == 0, "no run report at %s", json);
     run_free(&r);
     unlink(json);
+
+    /* With %p the processes write the user's files themselves: the name as given. */
+    char *pjson = tmp_name("env.%p.json");
+    const char *a0[] = { "--quiet", "--json", pjson, "sh", "-c",
+                         "printf '%s' \"$MALLOCSPY_OPTIONS\"", NULL };
+    r = wrap(a0, env);
+    char want[2 * PATH_MAX];
+    snprintf(want, sizeof want, "depth=3:json_path=%s:report=quiet", pjson);
+    ck_assert_str_eq(r.out, want);
+    run_free(&r);
+    free(pjson);
 
     /* And both are in effect: the marker runs in leaky, stacks have 3 frames at most. */
     const char *a2[] = { "--quiet", "--json", json, prog_path("leaky"), NULL };
@@ -512,17 +525,44 @@ START_TEST(test_options_passed)
                            "--suppressions", "./s.supp", "--quiet", "--options",
                            "stack_cache=0", "--lib", "../../../libmallocspy.so", "sh", "-c",
                            "printf '%s\\n%s' \"$MALLOCSPY_OPTIONS\" \"$LD_PRELOAD\"", NULL };
-    /* From build/tests/tmp/<dir>, ../../../libmallocspy.so is the build's library. */
+    /* From build/tests/tmp/<dir>, ../../../libmallocspy.so is the build's library.  The
+     * report files named are the run's: each process writes into the wrapper's directory,
+     * and --options come after all but those. */
     struct run r = run_wrapper_at(wrapper(), dir, args, NULL);
     ck_assert_msg(r.status == 0, "status %d\n%s", r.status, r.err);
-    char want[4 * PATH_MAX];
-    snprintf(want, sizeof want, "log_path=%s/l.log:json_path=%s/j.json:depth=7:"
-             "suppressions=%s:report_reachable=1:report=quiet:stack_cache=0\n", dir, dir, supp);
+    char want[4 * PATH_MAX], rundir[PATH_MAX];
+    snprintf(want, sizeof want, "depth=7:suppressions=%s:report_reachable=1:report=quiet:"
+             "json_path=", supp);
+    ck_assert_msg(!strncmp(r.out, want, strlen(want)), "MALLOCSPY_OPTIONS: %s\nexpected: %s...",
+                  r.out, want);
+    ck_assert_msg(sscanf(r.out + strlen(want), "%4095[^:]", rundir) == 1 &&
+                  ends_with(rundir, "/run.json"), "MALLOCSPY_OPTIONS: %s", r.out);
+    rundir[strlen(rundir) - strlen("/run.json")] = 0;
+    snprintf(want + strlen(want), sizeof want - strlen(want), "%s/run.json:log_path=%s/run.log:"
+             "stack_cache=0\n", rundir, rundir);
     ck_assert_msg(!strncmp(r.out, want, strlen(want)), "MALLOCSPY_OPTIONS: %s\nexpected: %s",
                   r.out, want);
     ck_assert_msg(same_file(r.out + strlen(want), lib_path()), "--lib ../../../libmallocspy.so"
                   " gave LD_PRELOAD=%s", r.out + strlen(want));
     ck_assert_msg(r.out[strlen(want)] == '/', "LD_PRELOAD not absolute: %s", r.out + strlen(want));
+    /* The run's files are where the user named them, and the wrapper's directory is gone. */
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/l.log", dir);
+    ck_assert_msg(access(path, F_OK) == 0, "no %s", path);
+    snprintf(path, sizeof path, "%s/j.json", dir);
+    ck_assert_msg(access(path, F_OK) == 0, "no %s", path);
+    ck_assert_msg(access(rundir, F_OK) != 0, "%s is left behind", rundir);
+    run_free(&r);
+
+    /* Without files to collect the wrapper gives its place to the program, with the files
+     * first, as before. */
+    const char *a1[] = { "--depth=07", "--log", "l.%p.log", "--json=j.%p.json", "--quiet",
+                         "--options", "stack_cache=0", "sh", "-c", "printf '%s' \"$MALLOCSPY_OPTIONS\"",
+                         NULL };
+    r = run_wrapper_at(wrapper(), dir, a1, NULL);
+    snprintf(want, sizeof want, "log_path=%s/l.%%p.log:json_path=%s/j.%%p.json:depth=7:"
+             "report=quiet:stack_cache=0", dir, dir);
+    ck_assert_str_eq(r.out, want);
     run_free(&r);
 
     /* The library from MALLOCSPY_LIB, when there is no --lib. */

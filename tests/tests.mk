@@ -96,7 +96,8 @@ CHECK_RUNS := \
     check_options report=quiet \
     check_docs report=quiet \
     check_formats report=quiet \
-    check_report_tool report=quiet
+    check_report_tool report=quiet \
+    check_procs report=quiet
 
 # make check T=spy (or T="spy threads") runs those areas only; JOBS=n how many at once.
 T ?=

@@ -571,7 +571,7 @@ const char *child_timeout = "60";
 struct run run_plain(char *const argv[], const char *const env[])
 {
     static const char *const clean[] = { "LD_PRELOAD=", "MALLOCSPY_OPTIONS=",
-                                         "MALLOCSPY_LIB=" };
+                                         "MALLOCSPY_LIB=", "MALLOCSPY_RUN=" };
     const char *e[48];
     size_t k = 0;
     for (; k < COUNT_OF(clean); k++)
@@ -880,6 +880,20 @@ bool names_fn(const char *line, size_t len, const char *fn)
     char want[256];
     snprintf(want, sizeof want, " in %s ", fn);
     return memmem(line, len, want, strlen(want)) != NULL;
+}
+
+const char *summary_line(const char *text, int *pid)
+{
+    const char *found = NULL;
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        int n = 0, got = 0;
+        if (sscanf(p, "==%d==SUMMARY: mallocspy: %n", &got, &n) == 1 && n > 0) {
+            found = p;
+            if (pid)
+                *pid = got;
+        }
+    }
+    return found;
 }
 
 bool next_line(const char **p, char *line, size_t cap)

@@ -161,6 +161,9 @@ const char *base_name(const char *path);
 unsigned long long hexval(const char *s);
 /* Whether the `len` bytes at line name function fn as a frame line does (" in fn "). */
 bool names_fn(const char *line, size_t len, const char *fn);
+/* The last line of `text` that is a SUMMARY line, "==<pid>==SUMMARY: mallocspy: ...", or
+ * NULL; *pid gets its pid when pid is not NULL. */
+const char *summary_line(const char *text, int *pid);
 /* Copies the line at *p (without its newline, cut to fit) to line and moves *p past it;
  * false at the end of the text.  Reports are read a line at a time with sscanf. */
 bool next_line(const char **p, char *line, size_t cap);

@@ -39,6 +39,32 @@ void options_defaults(struct options *o)
     o->stop_signal = SIGRTMAX - 3;
     o->use_default_suppressions = true;
     o->print_suppressions = true;
+    o->follow_children = true;
+}
+
+/* A process that must say nothing: every report file and every exit status off. */
+void options_silence(struct options *o)
+{
+    o->report = REPORT_QUIET;
+    o->log_path[0] = o->json_path[0] = o->sarif_path[0] = o->pprof_path[0] = 0;
+    o->folded_path[0] = o->flamegraph_path[0] = 0;
+    o->pprof_interval = 0;
+    o->exitcode = o->error_exitcode = 0;
+    o->halt_on_error = false;
+    o->report_signal = 0;
+    o->timeline = false;
+}
+
+void options_unobserved(struct options *o)
+{
+    struct options keep = *o;
+    options_defaults(o);
+    options_silence(o);
+    o->leak_check = false;
+    o->mismatch = false;
+    o->mappings = false;
+    o->follow_children = keep.follow_children;
+    memcpy(o->children_skip, keep.children_skip, sizeof o->children_skip);
 }
 
 static bool parse_ulong(const char *v, size_t len, unsigned long *out)
@@ -370,6 +396,11 @@ static const struct opt table[] = {
     OPT("report_signal", set_signal, report_signal, 0, 0,
         "a signal name such as SIGUSR2, or its number", "none",
         "the signal that asks a running process for a report"),
+    BOOL("follow_children", follow_children, "1",
+         "programs this one starts are observed too (0: they run without mallocspy)"),
+    OPT("children_skip", set_path, children_skip, 0, sizeof ((struct options *)0)->children_skip,
+        "shell patterns, separated by commas", "none",
+        "programs started without mallocspy (their own children are observed)"),
     BOOL("start", start, "1", "record from start-up (0: dormant until start_signal or ms_start_tracking)"),
     OPT("start_signal", set_signal, start_signal, 0, 0,
         "a signal name such as SIGUSR1, or its number", "none",

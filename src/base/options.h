@@ -52,6 +52,8 @@ struct options {
     char pprof_path[4096];     /* the heap profile in pprof's format */
     unsigned pprof_interval;   /* seconds between two pprof profiles of a running process;
                                   0: at the reports only */
+    bool follow_children;      /* programs this one starts inherit the preload */
+    char children_skip[4096];  /* comma-separated shell patterns: programs started without it */
 };
 enum { REPORT_TEXT = 0, REPORT_QUIET = 1, REPORT_PROFILE = 2, REPORT_GROWTH = 3 };
 /* symbolize=0: module+offset only; 1: name what is printed (a clean process's JSON stays
@@ -70,5 +72,11 @@ void options_help(void);
 /* The keys, in the table's order (for tests): NULL past the end; *def the default shown. */
 size_t options_count(void);
 const char *options_key(size_t i, const char **def);
+/* No output and the program's own exit status: a child after fork of a process with
+ * follow_children=0 (its detectors, already in place, go on protecting the heap). */
+void options_silence(struct options *o);
+/* Everything off besides: no tracking, no detector.  A skipped program that had to be
+ * started with mallocspy (children_skip) keeps only what its own children need. */
+void options_unobserved(struct options *o);
 
 #endif

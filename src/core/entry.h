@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <spawn.h>
 #include <sys/types.h>
 
 #include "base/base.h"
@@ -42,6 +43,16 @@ int core_munmap(void *addr, size_t len);
 void *core_mremap(void *old, size_t oldlen, size_t len, int flags, void *want);
 /* dlclose: what was known of the library's addresses is forgotten. */
 int core_dlclose(void *handle);
+
+/* Starting a program (core/spawn.c): the real call, with the environment the run asks for
+ * (with or without the preload, the run's variable).  execv, execvp, execl... come here
+ * with `environ`; `search`: the file is looked for in PATH (execvp, posix_spawnp). */
+int core_execve(const char *path, char *const argv[], char *const envp[]);
+int core_execvpe(const char *file, char *const argv[], char *const envp[]);
+int core_fexecve(int fd, char *const argv[], char *const envp[]);
+int core_posix_spawn(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+                     const posix_spawnattr_t *attr, char *const argv[], char *const envp[],
+                     bool search);
 
 #endif
 

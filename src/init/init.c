@@ -2,6 +2,7 @@
  * arrange for fork.  Runs on the first allocation of the process, or from our
  * constructor, whichever comes first. */
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,8 +11,10 @@
 #include <unistd.h>
 
 #include "base/diag.h"
+#include "base/environ.h"
 #include "base/mem.h"
 #include "base/options.h"
+#include "base/run.h"
 #include "base/start.h"
 #include "base/tags.h"
 #include "base/thread.h"
@@ -22,6 +25,7 @@
 #include "core/real.h"
 #include "core/registry.h"
 #include "core/sites.h"
+#include "core/spawn.h"
 #include "detect/detectors.h"
 #include "family/mappings.h"
 #include "family/pool.h"
@@ -73,6 +77,12 @@ static void fork_child(void)
 {
     /* Every lock is reset before anything that could take one runs. */
     loader_gate_fork_child();
+    run_fork_child();
+    /* follow_children=0: only the process the user started is observed, not its copies. */
+    if (!options.follow_children) {
+        options_silence(&options);
+        chan_silence();
+    }
     arena_fork_child();
     blocks_fork_child();
     mappings_fork_child();
@@ -102,42 +112,8 @@ static void fork_child(void)
  * as secure_getenv. */
 static const char *options_env(void)
 {
-    const char *v = secure_getenv("MALLOCSPY_OPTIONS");
-    if (v || environ || getauxval(AT_SECURE))
-        return v;
-    static const char key[] = "MALLOCSPY_OPTIONS=";
     static char value[8192];
-    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    /* Entries are NUL-terminated; `at` counts the bytes of the current one matched so
-     * far against key, then copies its value. */
-    char buf[4096];
-    size_t at = 0, len = 0;
-    bool in_value = false, found = false, dead = false;
-    ssize_t n;
-    while (!found && (n = read(fd, buf, sizeof buf)) > 0) {
-        for (ssize_t i = 0; i < n && !found; i++) {
-            char c = buf[i];
-            if (c == 0) {
-                found = in_value;
-                at = 0;
-                dead = false;
-                in_value = false;
-            } else if (in_value) {
-                if (len < sizeof value - 1)
-                    value[len++] = c;
-            } else if (!dead && c == key[at]) {
-                if (++at == sizeof key - 1)
-                    in_value = true;
-            } else {
-                dead = true;
-            }
-        }
-    }
-    close(fd);
-    value[len] = 0;
-    return found || in_value ? value : NULL;
+    return env_initial("MALLOCSPY_OPTIONS", value, sizeof value);
 }
 
 static void init(void);
@@ -158,10 +134,21 @@ void start_wait_slow(void)
 
 static void init(void)
 {
+    /* The allocation that started it is the program's: errno is its own. */
+    int saved_errno = errno;
     unsigned guard = guard_enter();
     real_resolve();
     options_defaults(&options);
     options_parse(&options, options_env());
+    run_init();
+    /* A program children_skip names, started by another process of the run in a way
+     * mallocspy did not see (system, popen): nothing of it is observed, its own children
+     * still are. */
+    if (run_skipped_here()) {
+        options_unobserved(&options);
+        chan_silence();
+    }
+    spawn_init();
     /* Set before anything else can allocate: from here every block is recorded (but
      * with start=0, when blocks made while dormant are unknown to the map). */
     core_set_table_complete(options.leak_check && options.start && !options.sample_bytes);
@@ -202,6 +189,7 @@ static void init(void)
      * program's first dlerror() would read: clear it. */
     dlerror();
     guard_leave(guard);
+    errno = saved_errno;
     atomic_store_explicit(&start_state, 2, memory_order_release);
 }
 
@@ -210,6 +198,13 @@ static void init(void)
 __attribute__((constructor)) static void start_constructor(void)
 {
     start_wait();
+    /* Before main, while no other thread reads the environment: what the programs this one
+     * starts inherit of the run. */
+    int saved_errno = errno;
+    unsigned guard = guard_enter();
+    run_setup_environ();
+    guard_leave(guard);
+    errno = saved_errno;
     /* A thread is started here, not in start_wait_slow: the first allocation may come before
      * libc can start threads. */
     report_signal_start();

@@ -459,6 +459,9 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
 {
     /* Redzones and the quarantine are checked by every report, and at exit. */
     detectors_check_all();
+    /* A process that is not observed (after fork, with follow_children=0) says nothing. */
+    if (!stream && chan_silent())
+        return 0;
     if (!tracker_active()) {
         /* No leak tracking: only the errors found, and their exit status. */
         if (at_exit && (options.json_path[0] || options.sarif_path[0])) {
@@ -466,6 +469,7 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
             tls_guard = 1;
             struct report r;
             memset(&r, 0, sizeof r);
+            chan_report_leaked(false);
             r.sym = symbolizer_new();
             bool json = options.json_path[0], sarif = options.sarif_path[0];
             if (errors_count())
@@ -497,6 +501,8 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
               "still reachable", at_exit ? "at exit" : "report", r.snap.n,
               (unsigned long)(r.scan_seconds * 1000), leaked_n,
               (unsigned long)r.blocks[KIND_SUPPRESSED], (unsigned long)r.blocks[KIND_REACHABLE]);
+    if (!stream)
+        chan_report_leaked(leaked_n > 0);
     /* Nothing to say goes unsaid on the program's stderr (LeakSanitizer's way); a log the
      * user named, or a stream, still gets the summary line. */
     bool quiet = !stream && options.report == REPORT_QUIET;

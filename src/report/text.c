@@ -7,6 +7,7 @@
 #include "core/dispatch.h"
 #include "core/heaps.h"
 #include "leaks/suppress.h"
+#include "output/errors.h"
 #include "output/frames.h"
 #include "output/symbolize.h"
 #include "output/writer.h"
@@ -103,7 +104,12 @@ void report_write_text(struct writer *w, struct report *r)
                  "the growth are estimates\n", (int)getpid(), core_sample_bytes,
               (unsigned long)r->bytes[KIND_REACHABLE], (unsigned long)r->blocks[KIND_REACHABLE],
               (unsigned long)r->bytes[KIND_UNKNOWN], (unsigned long)r->blocks[KIND_UNKNOWN]);
-    w_fmt(w, "SUMMARY: mallocspy: %lu byte(s) leaked in %lu allocation(s).\n",
+    /* The pid before it, as the banners have it: several processes may write one log, and
+     * "SUMMARY: mallocspy: " is still found by grep wherever it starts. */
+    w_fmt(w, "==%d==SUMMARY: mallocspy: %lu byte(s) leaked in %lu allocation(s)", (int)getpid(),
           (unsigned long)leaked_bytes, (unsigned long)leaked_blocks);
+    if (errors_count())
+        w_fmt(w, "; %u heap error(s)", errors_count());
+    w_str(w, ".\n");
 }
 
