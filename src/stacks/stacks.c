@@ -35,7 +35,10 @@
 #define SKIP_MAX 24                 /* frames of mallocspy above the program's */
 #define KEY_DEPTH 3                 /* return addresses read beyond the first for the key, */
 #define KEY_DEPTH_MAX 12            /* more for a call site whose chains share them */
-#define MEMO 65536                  /* entries of the per-thread rule memo; a power of two */
+#define MEMO 65536                  /* entries of a thread's rule memo once it is grown */
+#define MEMO_SMALL 4096             /* ... and before: most threads never need more */
+#define WAYS_SMALL 512              /* chains a thread's cache starts with */
+#define GROW_AFTER 2048             /* stacks walked before the cache grows to stack_cache */
 #define DEPTHS 1024                 /* entries of the per-thread table of key depths */
 #define EXACT 512                   /* entries of the per-thread table by exact position */
 
@@ -82,11 +85,17 @@ struct exact {
     struct chain_rec *rec;
 };
 
+/* A thread's cache starts small and grows to stack_cache chains when the thread walks
+ * many stacks: a program of many short threads keeps a few dozen kilobytes per thread,
+ * not a megabyte and a half. */
 struct stack_cache {
     uint32_t nsets;
     uint32_t epoch;                 /* ms_stack_epoch when the entries were made */
+    uint32_t memo_mask;
+    bool grown;
+    size_t bytes;                   /* of the whole allocation, to free it */
+    struct memo *memo;              /* memo_mask + 1 entries, after the ways */
     struct exact exact[EXACT];
-    struct memo memo[MEMO];
     struct key_depth depths[DEPTHS];
     struct cache_way ways[];
 };
@@ -214,7 +223,7 @@ static void cache_clear(struct stack_cache *c)
             arena_free(c->ways[i].rec, chain_size(c->ways[i].rec->nchecks));
         c->ways[i] = (struct cache_way){ 0 };
     }
-    memset(c->memo, 0, sizeof c->memo);
+    memset(c->memo, 0, (c->memo_mask + 1) * sizeof *c->memo);
     memset(c->depths, 0, sizeof c->depths);
 }
 
@@ -231,13 +240,15 @@ static inline struct stack_thread *mine(struct thread_state *ts)
     return thread_part(ts, part);
 }
 
-/* The state goes to a new thread: its chains were another stack's. */
+/* The state goes to a new thread: its chains were another stack's.  Called under the
+ * thread list's lock: the cache is only marked stale here, and cleared by the new thread
+ * on its first capture (stack_capture sees the epoch differ). */
 static void thread_reused(struct thread_state *ts, void *p)
 {
     (void)ts;
     struct stack_thread *t = p;
     if (t->cache)
-        cache_clear(t->cache);
+        t->cache->epoch = atomic_load(&st.epoch) - 1;
     t->last_chain = NULL;
     atomic_fetch_add(&st.exited_hits, t->hits);
     atomic_fetch_add(&st.exited_misses, t->misses);
@@ -260,7 +271,7 @@ void *stack_chain_memo(void)
 
 static inline struct memo *memo_of(struct stack_cache *c, uintptr_t pc)
 {
-    return &c->memo[(pc * 0x9E3779B97F4A7C15ULL) >> 40 & (MEMO - 1)];
+    return &c->memo[(pc * 0x9E3779B97F4A7C15ULL) >> 40 & c->memo_mask];
 }
 
 /* The rule at return address pc: from the memo, else (when `fill`) from cfi_rule_get, which
@@ -380,20 +391,47 @@ static inline uint32_t set_of(const struct stack_cache *c, uint64_t key)
     return (uint32_t)(key >> 40) & (c->nsets - 1);
 }
 
-static struct stack_cache *cache_of(struct stack_thread *t)
+static struct stack_cache *cache_new(uint32_t ways, uint32_t memo, bool grown)
 {
-    if (t->cache || !options.stack_cache)
-        return t->cache;
     uint32_t sets = 1;
-    while (sets * WAYS < options.stack_cache)
+    while (sets * WAYS < ways)
         sets <<= 1;
-    struct stack_cache *c = pages_alloc(sizeof *c + sets * WAYS * sizeof(struct cache_way));
+    size_t bytes = sizeof(struct stack_cache) + sets * WAYS * sizeof(struct cache_way) +
+                   memo * sizeof(struct memo);
+    struct stack_cache *c = pages_alloc(bytes);
     if (c) {
         c->nsets = sets;
         c->epoch = atomic_load(&st.epoch);
+        c->memo_mask = memo - 1;
+        c->grown = grown;
+        c->bytes = bytes;
+        c->memo = (struct memo *)&c->ways[sets * WAYS];
     }
-    t->cache = c;
     return c;
+}
+
+/* The thread's cache: small at first; the full stack_cache once it has walked many
+ * stacks (its chains are walked again once, into the bigger cache). */
+static struct stack_cache *cache_of(struct stack_thread *t)
+{
+    if (!options.stack_cache)
+        return NULL;
+    if (!t->cache) {
+        bool small = options.stack_cache > WAYS_SMALL;
+        t->cache = cache_new(small ? WAYS_SMALL : options.stack_cache,
+                             small ? MEMO_SMALL : MEMO, !small);
+    } else if (!t->cache->grown && t->misses >= GROW_AFTER) {
+        struct stack_cache *big = cache_new(options.stack_cache, MEMO, true);
+        if (big) {
+            cache_clear(t->cache);
+            pages_free(t->cache, t->cache->bytes);
+            t->cache = big;
+            t->last_chain = NULL;
+        } else {
+            t->cache->grown = true;   /* no memory for it: stay small */
+        }
+    }
+    return t->cache;
 }
 
 static void cache_insert(struct stack_thread *t, struct stack_cache *c, uintptr_t ra0,
