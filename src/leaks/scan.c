@@ -262,8 +262,9 @@ static void note_edge(struct scanner *s, uint32_t to)
 static bool allocator_bookkeeping(const struct scanner *s, const struct snap_block *b,
                                   uintptr_t v)
 {
-    if (!s->in_allocator_data || v == b->addr || !real_fns.malloc_usable_size ||
-        (b->flags & SNAP_MAPPING))
+    /* Even at the block's own address: a tiny block (4 bytes after mallocspy's header)
+     * ends where glibc's next chunk begins, and glibc's top pointer holds that address. */
+    if (!s->in_allocator_data || !real_fns.malloc_usable_size || (b->flags & SNAP_MAPPING))
         return false;
     struct block hb;
     if (!blocks_find(b->addr, &hb))
