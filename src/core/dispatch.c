@@ -971,9 +971,23 @@ void *core_heap_realloc(void *p, size_t size, ms_call_kind kind, uint32_t heap, 
         (!blocks_used || !blocks_find((uintptr_t)p, &b)))
         return real_realloc(p, size);
     struct thread_state *ts = thread_state();
-    if (unlikely(core_sampling()) && !heap && (!blocks_used || !blocks_find((uintptr_t)p, &b)) &&
-        !sampled(ts, size))
-        return real_realloc(p, size);                /* an unsampled block stays one */
+    /* Sampling: a reallocation is an allocation of its own, sampled as any other (so that
+     * each recorded block stands for what its own size says).  Not sampled: an unrecorded
+     * block stays one; a recorded one is freed as recorded, its bytes moved to a block
+     * of the real allocator's. */
+    if (unlikely(core_sampling()) && !heap && !sampled(ts, size)) {
+        bool recorded = blocks_used && blocks_find((uintptr_t)p, &b) && b.site > SITE_HELD;
+        if (!recorded)
+            return real_realloc(p, size);
+        void *q = real_alloc(size, ALIGN_MIN, false);
+        if (!q) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        memcpy(q, p, (size_t)b.size < size ? (size_t)b.size : size);
+        core_heap_free(p, kind, heap, fp);
+        return q;
+    }
     op_begin(ts);
     const struct chain *ch = registry_chain();
     void *q;
