@@ -189,6 +189,9 @@ START_TEST(test_sampling_estimates)
         near("large_site bytes", bytes, 40.0 * 1048576, 0.01);
         site_totals(rep, "lost_site", &bytes, &allocs);
         near("lost_site bytes", bytes, 2000.0 * 1000, 0.25);
+        /* Reallocations: each new size an allocation of its own, weighed by its size. */
+        site_totals(rep, "grown_site", &bytes, &allocs);
+        near("grown_site bytes", bytes, 2000.0 * 31 * 1024, 0.10);
         ck_assert_int_eq((int)jnum(rep, "sampling.sample_bytes"), 16384);
         /* Only sampled blocks are known: nothing is called leaked. */
         ck_assert_int_eq((int)jnum(rep, "summary.definite_blocks"), 0);
@@ -210,6 +213,8 @@ START_TEST(test_sampling_control)
     site_totals(rep, "small_site", &bytes, &allocs);
     ck_assert_int_eq((long)bytes, 400000L * 64);
     ck_assert_int_eq((long)allocs, 400000);
+    site_totals(rep, "grown_site", &bytes, &allocs);
+    ck_assert_int_eq((long)bytes, 2000L * 31 * 1024);
     ck_assert_msg(jpath(rep, "sampling")->type == J_NULL, "sampling is not null");
     ck_assert_int_eq((int)jnum(rep, "summary.definite_blocks"), 2000);
     ck_assert_int_eq((int)jnum(rep, "summary.definite_bytes"), 2000000);

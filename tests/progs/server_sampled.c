@@ -3,6 +3,8 @@
  *   medium_site  3000 blocks of 8192 bytes (24,576,000 bytes), freed at the end
  *   large_site   40 blocks of 1 MiB (41,943,040 bytes), kept in a global
  *   lost_site    2000 blocks of 1000 bytes (2,000,000 bytes), leaked
+ *   grown_site   2000 blocks of 1 KiB, each realloc'd to 2, 4, 8 and 16 KiB (the bytes
+ *                allocated count each size: 63,488,000), then freed
  * Prints "ok". */
 #include <string.h>
 
@@ -48,6 +50,23 @@ NOINLINE static void lost_site(void)
     sink = NULL;
 }
 
+NOINLINE static void *grown_site(void *p, size_t n)
+{
+    char *q = realloc(p, n);
+    q[n - 1] = 1;
+    return q;
+}
+
+static void grow_all(void)
+{
+    for (int i = 0; i < 2000; i++) {
+        void *p = NULL;
+        for (size_t n = 1024; n <= 16384; n *= 2)
+            p = grown_site(p, n);
+        free(p);
+    }
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -55,6 +74,7 @@ int main(void)
     medium_site();
     large_site();
     lost_site();
+    grow_all();
     for (int i = 0; i < 3000; i++)
         free(medium[i]);
     scrub_stack_and_registers();
