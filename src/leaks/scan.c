@@ -257,19 +257,31 @@ static void note_edge(struct scanner *s, uint32_t to)
 /* glibc's main_arena, in libc's data, names chunks by their header: the top chunk, the
  * bins, the last remainder.  The header of the chunk after block B lies at
  * real(B) + usable(real(B)) - 8, which can be inside B's last bytes; such a word in
- * libc's data is the allocator's bookkeeping, not a pointer to B.  (The program's own
- * pointers are never in libc's data segment.) */
+ * libc's data is the allocator's bookkeeping, not a pointer to B.  For a tiny block that
+ * header is at B's own address, which libc's own pointers to B (setlocale's names) hold
+ * too: there the chunk it heads must be the top chunk, or a free one, to be bookkeeping. */
 static bool allocator_bookkeeping(const struct scanner *s, const struct snap_block *b,
                                   uintptr_t v)
 {
-    /* Even at the block's own address: a tiny block (4 bytes after mallocspy's header)
-     * ends where glibc's next chunk begins, and glibc's top pointer holds that address. */
     if (!s->in_allocator_data || !real_fns.malloc_usable_size || (b->flags & SNAP_MAPPING))
         return false;
     struct block hb;
     if (!blocks_find(b->addr, &hb))
         return false;
-    return v == hb.real + real_fns.malloc_usable_size((void *)hb.real) - 8;
+    if (v != hb.real + real_fns.malloc_usable_size((void *)hb.real) - 8)
+        return false;
+    if (v != b->addr)
+        return true;
+    const struct mapping *m = mapping_at(s, v);
+    if (!m || m->file || !m->readable || v + 16 > m->hi)
+        return false;
+    uintptr_t size = ((const uintptr_t *)v)[1] & ~(uintptr_t)7;
+    uintptr_t next = v + size;
+    if (size < 32 || next < v || next > m->hi)
+        return false;
+    if (next == m->hi || next == (uintptr_t)sbrk(0))
+        return true;    /* the top chunk */
+    return next + 16 <= m->hi && !(((const uintptr_t *)next)[1] & 1);
 }
 
 static long piece_of(const struct scanner *s, uint32_t index)
