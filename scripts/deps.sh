@@ -28,6 +28,7 @@ done
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "mallocspy: installing Debian packages:$missing" >&2
     export DEBIAN_FRONTEND=noninteractive
+    dpkg --configure -a >/dev/null 2>&1 || true
     apt-get install -y -q $missing >/dev/null 2>&1 ||
         { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $missing >/dev/null; }
     exit 0
