@@ -8,7 +8,7 @@
 #include "base/mem.h"
 #include "base/self.h"
 
-bool self_dir(char *out, size_t cap)
+bool maps_file_at(uintptr_t addr, char *out, size_t cap)
 {
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -16,7 +16,6 @@ bool self_dir(char *out, size_t cap)
     size_t len, tcap;
     char *text = pages_read_fd(fd, &len, &tcap);
     close(fd);
-    uintptr_t me = (uintptr_t)&self_dir;
     bool found = false;
     for (char *line = text; line && *line && !found;) {
         char *nl = strchr(line, '\n');
@@ -26,14 +25,24 @@ bool self_dir(char *out, size_t cap)
         uintptr_t lo = (uintptr_t)strtoul(line, &e, 16);
         uintptr_t hi = *e == '-' ? (uintptr_t)strtoul(e + 1, &e, 16) : 0;
         char *path = strchr(line, '/');
-        char *slash = path ? strrchr(path, '/') : NULL;
-        if (me >= lo && me < hi && slash && (size_t)(slash - path) < cap) {
-            memcpy(out, path, (size_t)(slash - path));
-            out[slash - path] = 0;
+        if (addr >= lo && addr < hi && path && strlen(path) < cap) {
+            memcpy(out, path, strlen(path) + 1);
             found = true;
         }
         line = nl ? nl + 1 : NULL;
     }
-    pages_free(text, tcap);
+    if (text)
+        pages_free(text, tcap);
     return found;
+}
+
+bool self_dir(char *out, size_t cap)
+{
+    if (!maps_file_at((uintptr_t)&self_dir, out, cap))
+        return false;
+    char *slash = strrchr(out, '/');
+    if (!slash)
+        return false;
+    *slash = 0;
+    return true;
 }

@@ -5,9 +5,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The directory of the file this code was loaded from, without a trailing slash; false if
  * it cannot be told.  Read from /proc/self/maps (dladdr would take the loader's lock). */
 bool self_dir(char *out, size_t cap);
+/* The file mapped at addr, from /proc/self/maps (whole path); false if none. */
+bool maps_file_at(uintptr_t addr, char *out, size_t cap);
 
 #endif

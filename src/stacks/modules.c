@@ -12,6 +12,7 @@
 
 #include "base/lock.h"
 #include "base/mem.h"
+#include "base/self.h"
 #include "stacks/modules.h"
 
 static struct {
@@ -87,29 +88,7 @@ static char *keep(const char *src)
  * and maybe elsewhere, could not open. */
 static bool mapped_file(uintptr_t addr, char *out, size_t cap)
 {
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    size_t len, tcap;
-    char *text = pages_read_fd(fd, &len, &tcap);
-    close(fd);
-    bool found = false;
-    for (char *line = text; line && *line && !found;) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = 0;
-        char *e;
-        uintptr_t lo = (uintptr_t)strtoul(line, &e, 16);
-        uintptr_t hi = *e == '-' ? (uintptr_t)strtoul(e + 1, &e, 16) : 0;
-        char *path = strchr(line, '/');
-        if (addr >= lo && addr < hi && path && strlen(path) < cap) {
-            memcpy(out, path, strlen(path) + 1);
-            found = true;
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    pages_free(text, tcap);
-    return found;
+    return maps_file_at(addr, out, cap);
 }
 
 static char *module_path(const char *name, uintptr_t lo)
