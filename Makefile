@@ -11,6 +11,10 @@ datadir := $(prefix)/share/mallocspy
 pcdir   := $(libdir)/pkgconfig
 
 VERSION := $(shell sed -n 's/^\#define MALLOCSPY_VERSION "\(.*\)"/\1/p' include/mallocspy.h)
+# The ABI's number, in the soname: raised only when a change breaks programs linked with
+# -lmallocspy.  Names added to the API go into a new node of src/exports.map instead.
+SOVERSION := 0
+SONAME  := libmallocspy.so.$(SOVERSION)
 B := build
 
 WARN    := -Wall -Wextra -Werror
@@ -25,7 +29,7 @@ LIBCFLAGS := $(BASE) $(CFLAGS) -fPIC -fvisibility=hidden -fno-strict-aliasing \
 ENTRYFLAGS := -fno-omit-frame-pointer -fno-optimize-sibling-calls
 # The soname lets a program linked with -lmallocspy and run under the preload share the
 # one copy the preload brought in.
-LIBLDFLAGS := -shared -Wl,-soname,libmallocspy.so -Wl,--no-undefined -Wl,--version-script=src/exports.map -Wl,-z,now -Wl,-z,relro
+LIBLDFLAGS := -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,--version-script=src/exports.map -Wl,-z,now -Wl,-z,relro
 LIBS    := -ldl -lpthread
 
 # One folder per layer (src/README); the symbolizer is a program of its own.
@@ -36,6 +40,10 @@ PRE     := $(wildcard preload/*.c)
 GEN     := $(B)/gen/flamegraph_template.c
 OBJ     := $(SRC:src/%.c=$(B)/src/%.o) $(PRE:preload/%.c=$(B)/preload/%.o) \
            $(B)/gen/flamegraph_template.o
+# The file itself, the soname's link (what the loader opens for a program linked with
+# -lmallocspy) and the development link (what -lmallocspy and LD_PRELOAD=libmallocspy.so
+# name).
+LIBFILE := $(B)/libmallocspy.so.$(VERSION)
 LIB     := $(B)/libmallocspy.so
 
 .PHONY: all deps check clean install install-lib install-headers install-bin install-man \
@@ -65,8 +73,12 @@ $(GEN): scripts/flamegraph.svg
 $(B)/gen/flamegraph_template.o: $(GEN)
 	$(CC) $(LIBCFLAGS) -c $< -o $@
 
-$(LIB): $(OBJ) src/exports.map
+$(LIBFILE): $(OBJ) src/exports.map
 	$(CC) $(LIBLDFLAGS) -o $@ $(OBJ) $(LIBS)
+$(B)/$(SONAME): $(LIBFILE)
+	ln -sf $(<F) $@
+$(LIB): $(B)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 $(B)/preload $(B)/tests $(B)/tests/progs:
 	@mkdir -p $@
@@ -90,7 +102,9 @@ clean:
 install: install-lib install-headers install-bin install-man
 install-lib: all
 	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(pcdir)
-	install -m 755 $(LIB) $(DESTDIR)$(libdir)/libmallocspy.so
+	install -m 644 $(LIBFILE) $(DESTDIR)$(libdir)/$(notdir $(LIBFILE))
+	ln -sf $(notdir $(LIBFILE)) $(DESTDIR)$(libdir)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libmallocspy.so
 	sed -e 's|@prefix@|$(prefix)|' -e 's|@libdir@|$(libdir)|' -e 's|@includedir@|$(incdir)|' \
 	    -e 's|@VERSION@|$(VERSION)|' mallocspy.pc.in > $(DESTDIR)$(pcdir)/mallocspy.pc
 install-headers:
