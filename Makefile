@@ -1,14 +1,18 @@
 # mallocspy: make builds build/libmallocspy.so; make check runs the test suite.
 CC      ?= gcc
 PREFIX  ?= /usr/local
+# Debian's multiarch directory, for instance: LIBDIR=/usr/lib/x86_64-linux-gnu.  The
+# symbolizer goes to $(libdir)/mallocspy, where the library looks for it beside itself.
+LIBDIR  ?= $(PREFIX)/lib
 DESTDIR ?=
 prefix  := $(PREFIX)
-libdir  := $(prefix)/lib
+libdir  := $(LIBDIR)
 incdir  := $(prefix)/include
 bindir  := $(prefix)/bin
 mandir  := $(prefix)/share/man
 datadir := $(prefix)/share/mallocspy
 pcdir   := $(libdir)/pkgconfig
+bashcompdir := $(prefix)/share/bash-completion/completions
 
 VERSION := $(shell sed -n 's/^\#define MALLOCSPY_VERSION "\(.*\)"/\1/p' include/mallocspy.h)
 # The ABI's number, in the soname: raised only when a change breaks programs linked with
@@ -47,7 +51,7 @@ LIBFILE := $(B)/libmallocspy.so.$(VERSION)
 LIB     := $(B)/libmallocspy.so
 
 .PHONY: all deps check clean install install-lib install-headers install-bin install-man \
-        demo bench pictures
+        install-completion demo bench pictures
 all: deps $(LIB)
 
 deps:
@@ -99,7 +103,7 @@ pictures: all $(B)/tests/examples/demo
 clean:
 	rm -rf $(B)
 
-install: install-lib install-headers install-bin install-man
+install: install-lib install-headers install-bin install-man install-completion
 install-lib: all
 	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(pcdir)
 	install -m 644 $(LIBFILE) $(DESTDIR)$(libdir)/$(notdir $(LIBFILE))
@@ -130,6 +134,10 @@ install-man:
 	install -m 644 man/mallocspy.3 $(DESTDIR)$(mandir)/man3/mallocspy.3
 	install -m 644 man/mallocspy-com.3 $(DESTDIR)$(mandir)/man3/mallocspy-com.3
 	echo '.so man1/mallocspy.1' > $(DESTDIR)$(mandir)/man1/mallocspy-report.1
+# Completes the wrapper's options from its --help, so it needs no change when they do.
+install-completion:
+	install -d $(DESTDIR)$(bashcompdir)
+	install -m 644 scripts/mallocspy.bash-completion $(DESTDIR)$(bashcompdir)/mallocspy
 
 # The benchmark of issue 5 (scripts/bench.py): mallocspy side by side with heaptrack,
 # LeakSanitizer and Valgrind; writes tests/bench/results.md.  Not a test: nothing here

@@ -7,10 +7,12 @@ want_build="uthash-dev check libdw-dev libelf-dev pkg-config"
 # the separate debug file check_symbolizer finds by build ID, and libdebuginfod1 the client
 # mallocspy-symbolizer --debuginfod loads.  check_guest runs openssl, curl, ssh, node and
 # java (javac compiles its program) under the preload, builds static programs (libc6-dev's
-# libc.a) and runs a set-user-ID one as nobody (setpriv, from util-linux).
+# libc.a) and runs a set-user-ID one as nobody (setpriv, from util-linux).  check_package
+# completes the wrapper's options with bash-completion loaded, as a user's shell does.
 want_test="libjemalloc2 libtcmalloc-minimal4 python3 perl gcc g++ gdb valgrind binutils file
            chromium fonts-dejavu-core libc6-dbg libdebuginfod1
-           openssl curl openssh-client nodejs openjdk-17-jdk-headless libc6-dev util-linux"
+           openssl curl openssh-client nodejs openjdk-17-jdk-headless libc6-dev util-linux
+           bash-completion"
 case "$1" in
     test) want="$want_build $want_test" ;;
     *) want="$want_build" ;;

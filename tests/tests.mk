@@ -81,6 +81,7 @@ CHECK_RUNS := \
     check_profile report=quiet \
     check_stacks report=quiet \
     check_wrapper report=quiet \
+    check_package report=quiet \
     check_symbolizer report=quiet \
     check_guest report=quiet
 
