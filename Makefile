@@ -24,11 +24,12 @@ B := build
 WARN    := -Wall -Wextra -Werror
 # The library's own code: every function has its prototype in its module's header.
 LIBWARN := -Wmissing-prototypes -Wnested-externs -Wredundant-decls
+# CPPFLAGS and LDFLAGS as well, as dpkg-buildflags gives them for a package's hardening.
 CFLAGS  ?= -O2 -g
 BASE    := -std=gnu11 $(WARN) $(LIBWARN) -Iinclude -Isrc -D_GNU_SOURCE
 # The library is injected into other programs: hidden by default, no sanitizers, and
 # entry points keep their frame pointer (the stack cache starts from it).
-LIBCFLAGS := $(BASE) $(CFLAGS) -fPIC -fvisibility=hidden -fno-strict-aliasing \
+LIBCFLAGS := $(BASE) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -fno-strict-aliasing \
              -ftls-model=initial-exec -MMD -MP
 ENTRYFLAGS := -fno-omit-frame-pointer -fno-optimize-sibling-calls
 # The soname lets a program linked with -lmallocspy and run under the preload share the
@@ -51,7 +52,7 @@ LIBFILE := $(B)/libmallocspy.so.$(VERSION)
 LIB     := $(B)/libmallocspy.so
 
 .PHONY: all deps check clean install install-lib install-headers install-bin install-man \
-        install-completion demo bench pictures
+        install-completion demo bench pictures deb
 all: deps $(LIB)
 
 deps:
@@ -78,7 +79,7 @@ $(B)/gen/flamegraph_template.o: $(GEN)
 	$(CC) $(LIBCFLAGS) -c $< -o $@
 
 $(LIBFILE): $(OBJ) src/exports.map
-	$(CC) $(LIBLDFLAGS) -o $@ $(OBJ) $(LIBS)
+	$(CC) $(LIBLDFLAGS) $(LDFLAGS) -o $@ $(OBJ) $(LIBS)
 $(B)/$(SONAME): $(LIBFILE)
 	ln -sf $(<F) $@
 $(LIB): $(B)/$(SONAME)
@@ -138,6 +139,11 @@ install-man:
 install-completion:
 	install -d $(DESTDIR)$(bashcompdir)
 	install -m 644 scripts/mallocspy.bash-completion $(DESTDIR)$(bashcompdir)/mallocspy
+
+# Debian packages built from this tree (debian/), into $(B)/deb; lintian reads them.
+deb:
+	@scripts/deps.sh deb
+	scripts/deb.sh $(B)/deb
 
 # The benchmark of issue 5 (scripts/bench.py): mallocspy side by side with heaptrack,
 # LeakSanitizer and Valgrind; writes tests/bench/results.md.  Not a test: nothing here

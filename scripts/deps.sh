@@ -1,6 +1,7 @@
 #!/bin/sh
-# Makes sure the Debian packages the build (or, with "test", the test suite) needs are
-# installed: installs them when run as root, otherwise names the exact command to run.
+# Makes sure the Debian packages the build (or, with "test", the test suite; with "deb",
+# make deb) needs are installed: installs them when run as root, otherwise names the exact
+# command to run.
 set -e
 want_build="uthash-dev check libdw-dev libelf-dev pkg-config"
 # chromium renders the flame graphs in the test suite, as a user sees them; libc6-dbg is
@@ -13,8 +14,12 @@ want_test="libjemalloc2 libtcmalloc-minimal4 python3 perl gcc g++ gdb valgrind b
            chromium fonts-dejavu-core libc6-dbg libdebuginfod1
            openssl curl openssh-client nodejs openjdk-17-jdk-headless libc6-dev util-linux
            bash-completion"
+# make deb: debhelper builds the packages (dpkg-buildpackage wants build-essential),
+# lintian checks them.
+want_deb="build-essential debhelper dpkg-dev lintian"
 case "$1" in
     test) want="$want_build $want_test" ;;
+    deb) want="$want_build $want_deb" ;;
     *) want="$want_build" ;;
 esac
 missing=""

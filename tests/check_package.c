@@ -1,7 +1,8 @@
 /* Packaging: the library's file, soname link and development link in the build tree; an
  * installation into a multiarch libdir (make install LIBDIR=...) where the wrapper, the
  * library's symbolizer, mallocspy-report and pkg-config's flags all find what they need;
- * and the bash completion, which takes the wrapper's options from its --help. */
+ * the bash completion, which takes the wrapper's options from its --help; and debian/
+ * kept in step with the version, the soname and the version nodes. */
 #include <check.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -503,12 +504,64 @@ START_TEST(test_completion_installed)
 }
 END_TEST
 
+/* ---- debian/ ------------------------------------------------------------------------ */
+
+/* The package's version is the release's (a native package), the library's package is
+ * named after its soname (Debian policy 8.1), and the symbols file covers every version
+ * node of src/exports.map. */
+START_TEST(test_debian_in_step)
+{
+    char *cl = read_file(repo_file("debian/changelog"));
+    ck_assert_msg(cl, "cannot read debian/changelog");
+    char want[128];
+    snprintf(want, sizeof want, "mallocspy (%s) ", header_version());
+    ck_assert_msg(!strncmp(cl, want, strlen(want)), "debian/changelog starts '%.40s', not '%s'",
+                  cl, want);
+    free(cl);
+
+    /* libmallocspy.so.0 -> libmallocspy0 */
+    const char *so = soname_of(lib_path());
+    char pkg[128];
+    const char *dot = strstr(so, ".so.");
+    ck_assert(dot);
+    snprintf(pkg, sizeof pkg, "%.*s%s", (int)(dot - so), so, dot + 4);
+    char *control = read_file(repo_file("debian/control"));
+    ck_assert(control);
+    snprintf(want, sizeof want, "\nPackage: %s\n", pkg);
+    ck_assert_msg(strstr(control, want), "debian/control has no package %s", pkg);
+    free(control);
+    char rel[160];
+    snprintf(rel, sizeof rel, "debian/%s.install", pkg);
+    ck_assert_msg(access(repo_file(rel), R_OK) == 0, "no %s", rel);
+    snprintf(rel, sizeof rel, "debian/%s.symbols", pkg);
+    char *symbols = read_file(repo_file(rel));
+    ck_assert_msg(symbols, "no %s", rel);
+    snprintf(want, sizeof want, "%s %s #MINVER#\n", so, pkg);
+    ck_assert_msg(!strncmp(symbols, want, strlen(want)), "%s does not start '%s'", rel, want);
+
+    char *map = read_file(repo_file("src/exports.map"));
+    ck_assert(map);
+    int nodes = 0;
+    for (const char *p = strstr(map, "\nMALLOCSPY_"); p; p = strstr(p + 1, "\nMALLOCSPY_")) {
+        char node[64];
+        ck_assert_int_eq(sscanf(p + 1, "%63[A-Z0-9_.]", node), 1);
+        snprintf(want, sizeof want, " (symver)%s ", node);
+        ck_assert_msg(strstr(symbols, want), "%s lacks '%s'", rel, want);
+        nodes++;
+    }
+    ck_assert_int_ge(nodes, 1);
+    free(map);
+    free(symbols);
+}
+END_TEST
+
 Suite *suite(void)
 {
     Suite *s = suite_create("package");
     TCase *t = tcase_create("files");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_build_tree_links);
+    tcase_add_test(t, test_debian_in_step);
     suite_add_tcase(s, t);
     t = tcase_create("install");
     tcase_set_timeout(t, 600);
