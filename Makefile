@@ -35,7 +35,7 @@ ENTRYFLAGS := -fno-omit-frame-pointer -fno-optimize-sibling-calls
 # The soname lets a program linked with -lmallocspy and run under the preload share the
 # one copy the preload brought in.
 LIBLDFLAGS := -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,--version-script=src/exports.map -Wl,-z,now -Wl,-z,relro
-LIBS    := -ldl -lpthread
+LIBS    := -ldl -lpthread -lm
 
 # One folder per layer (src/README); the symbolizer is a program of its own.
 SRC     := $(filter-out src/symbolizer/%,$(wildcard src/*/*.c))
@@ -105,11 +105,14 @@ clean:
 	rm -rf $(B)
 
 install: install-lib install-headers install-bin install-man install-completion
+# The library finds default.supp from its own directory: $(libdir)/../share/mallocspy (or
+# ../../share/mallocspy for a multiarch libdir), as in the source tree from build/.
 install-lib: all
-	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(pcdir)
+	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(pcdir) $(DESTDIR)$(datadir)
 	install -m 644 $(LIBFILE) $(DESTDIR)$(libdir)/$(notdir $(LIBFILE))
 	ln -sf $(notdir $(LIBFILE)) $(DESTDIR)$(libdir)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libmallocspy.so
+	install -m 644 share/mallocspy/default.supp $(DESTDIR)$(datadir)/default.supp
 	sed -e 's|@prefix@|$(prefix)|' -e 's|@libdir@|$(libdir)|' -e 's|@includedir@|$(incdir)|' \
 	    -e 's|@VERSION@|$(VERSION)|' mallocspy.pc.in > $(DESTDIR)$(pcdir)/mallocspy.pc
 install-headers:
@@ -153,9 +156,10 @@ BENCH_ARGS ?=
 $(B)/bench/%: tests/bench/%.c
 	@mkdir -p $(B)/bench
 	$(CC) $(BENCH_CFLAGS) $< -o $@ -lpthread
-$(B)/bench/lsan_signal_shim.so: tests/bench/lsan_signal_shim.c
+$(B)/bench/%.so: tests/bench/%.c
 	@mkdir -p $(B)/bench
 	$(CC) $(BENCH_CFLAGS) -shared -fPIC $< -o $@ -ldl
-bench: all $(B)/bench/churn $(B)/bench/many_blocks $(B)/bench/runner \
-       $(B)/bench/lsan_signal_shim.so
+bench: all $(B)/bench/churn $(B)/bench/prodcons $(B)/bench/waves $(B)/bench/many_blocks \
+       $(B)/bench/tiny $(B)/bench/runner $(B)/bench/helper_rss $(B)/bench/lsan_signal_shim.so \
+       $(B)/bench/rss_at_exit.so
 	python3 scripts/bench.py $(BENCH_ARGS)

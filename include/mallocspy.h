@@ -353,6 +353,15 @@ const ms_stack *ms_spy_stack(void);
  * Reports
  * ------------------------------------------------------------------------------------- */
 
+/* Tracking on demand (MALLOCSPY_OPTIONS start=0 loads mallocspy dormant: allocations go
+ * straight to the real allocator and nothing is recorded).  ms_start_tracking() starts
+ * recording allocations (their stacks, the profile); ms_stop_tracking() stops recording
+ * new ones, keeping those recorded for the reports.  Both return MS_OK, or
+ * MS_E_NOT_REGISTERED when leak checking is off (leak_check=0).  A block allocated while
+ * dormant is never reported, and its free is passed to the real allocator silently. */
+int ms_start_tracking(void);
+int ms_stop_tracking(void);
+
 /* Writes the leak report of what is live now, in the text format of the exit report, to
  * `out`.  Returns the number of leaked blocks reported, or a negative MS_E_ code
  * (MS_E_INVALIDARG for a NULL stream; MS_E_NOT_REGISTERED when leak checking is off). */

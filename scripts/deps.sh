@@ -3,17 +3,18 @@
 # make deb) needs are installed: installs them when run as root, otherwise names the exact
 # command to run.
 set -e
-want_build="uthash-dev check libdw-dev libelf-dev pkg-config"
+want_build="uthash-dev check libdw-dev libelf-dev zlib1g-dev pkg-config"
 # chromium renders the flame graphs in the test suite, as a user sees them; libc6-dbg is
 # the separate debug file check_symbolizer finds by build ID, and libdebuginfod1 the client
 # mallocspy-symbolizer --debuginfod loads.  check_guest runs openssl, curl, ssh, node and
 # java (javac compiles its program) under the preload, builds static programs (libc6-dev's
-# libc.a) and runs a set-user-ID one as nobody (setpriv, from util-linux).  check_package
-# completes the wrapper's options with bash-completion loaded, as a user's shell does.
+# libc.a) and runs a set-user-ID one as nobody (setpriv, from util-linux).  check_pprof
+# reads the pprof profiles with go tool pprof (golang-go).  check_package completes the
+# wrapper's options with bash-completion loaded, as a user's shell does.
 want_test="libjemalloc2 libtcmalloc-minimal4 python3 perl gcc g++ gdb valgrind binutils file
            chromium fonts-dejavu-core libc6-dbg libdebuginfod1
            openssl curl openssh-client nodejs openjdk-17-jdk-headless libc6-dev util-linux
-           bash-completion"
+           golang-go bash-completion"
 # make deb: debhelper builds the packages (dpkg-buildpackage wants build-essential),
 # lintian checks them.
 want_deb="build-essential debhelper dpkg-dev lintian"

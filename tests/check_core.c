@@ -3,6 +3,7 @@
  * static arena, sites. */
 #include <check.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,6 +293,93 @@ START_TEST(test_options_bad_values_warn_once_each)
 }
 END_TEST
 
+/* help=1 shows each key's default: parsed back, each gives the defaults themselves (all but
+ * the "none" of a key that has no value by default, and stderr for the log). */
+START_TEST(test_options_defaults_shown_are_the_defaults)
+{
+    struct options def, o;
+    options_defaults(&def);
+    ck_assert_uint_ge(options_count(), 30);
+    for (size_t i = 0; i < options_count(); i++) {
+        const char *shown;
+        const char *key = options_key(i, &shown);
+        ck_assert_ptr_nonnull(key);
+        if (!strcmp(shown, "none") || !strcmp(shown, "stderr"))
+            continue;
+        char item[256];
+        snprintf(item, sizeof item, "%s=%s", key, shown);
+        char *err = parse_capture(&o, item);
+        ck_assert_msg(!err[0], "%s: %s", item, err);
+        ck_assert_msg(!memcmp(&o, &def, sizeof o), "%s is not the default", item);
+        free(err);
+    }
+    ck_assert_ptr_null(options_key(options_count(), NULL));
+}
+END_TEST
+
+/* LeakSanitizer's names set what our names set. */
+START_TEST(test_options_sanitizer_names)
+{
+    struct options o;
+    char *err = parse_capture(&o, "detect_leaks=0:malloc_context_size=7:verbosity=1:"
+                                  "print_suppressions=0:help=0");
+    ck_assert_str_eq(err, "");
+    ck_assert(!o.leak_check);
+    ck_assert_uint_eq(o.depth, 7);
+    ck_assert_uint_eq(o.verbosity, 1);
+    ck_assert(!o.print_suppressions);
+    free(err);
+    err = parse_capture(&o, "malloc_context_size=0");
+    ck_assert_msg(strstr(err, "malloc_context_size") && count_lines(err) == 1, "%s", err);
+    ck_assert_uint_eq(o.depth, 32);
+    free(err);
+}
+END_TEST
+
+/* include=FILE: its items in place of the include item, one a line or colon-separated;
+ * relative to the current directory; a file that cannot be read is one warning. */
+START_TEST(test_options_include)
+{
+    char *dir = tmp_dir("include");
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/ms.opts", dir);
+    ck_assert(write_file(path, "# options for the test\n"
+                               "depth=9\n"
+                               "  exitcode=4:report=quiet  \n"
+                               "\n"
+                               "sites_top=77 # a trailing comment is part of the value\n"));
+    char cwd[PATH_MAX];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(dir), 0);
+    struct options o;
+    /* Items after include= override it; those before are overridden. */
+    char *err = parse_capture(&o, "depth=3:exitcode=1:include=ms.opts:exitcode=5");
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_uint_eq(o.depth, 9);
+    ck_assert_int_eq(o.exitcode, 5);
+    ck_assert_int_eq(o.report, REPORT_QUIET);
+    ck_assert_uint_eq(o.sites_top, 10);
+    /* The bad item is named, with the file it is in. */
+    ck_assert_msg(count_lines(err) == 1 && strstr(err, "sites_top") && strstr(err, "ms.opts"),
+                  "%s", err);
+    free(err);
+    err = parse_capture(&o, "include=/nonexistent/ms.opts:depth=12");
+    ck_assert_msg(count_lines(err) == 1 && strstr(err, "/nonexistent/ms.opts"), "%s", err);
+    ck_assert_uint_eq(o.depth, 12);
+    free(err);
+    /* A file including itself stops, with a warning, and what it set holds. */
+    ck_assert(write_file(path, "depth=5\ninclude=ms.opts\n"));
+    ck_assert_int_eq(chdir(dir), 0);
+    err = parse_capture(&o, "include=ms.opts");
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_msg(count_lines(err) == 1 && strstr(err, "include"), "%s", err);
+    ck_assert_uint_eq(o.depth, 5);
+    free(err);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 /* ---- formatter ------------------------------------------------------------------------ */
 
 START_TEST(test_format)
@@ -448,6 +536,9 @@ Suite *suite(void)
     tcase_add_test(t, test_blocks_side_table);
     tcase_add_test(t, test_options_good);
     tcase_add_test(t, test_options_bad_values_warn_once_each);
+    tcase_add_test(t, test_options_defaults_shown_are_the_defaults);
+    tcase_add_test(t, test_options_sanitizer_names);
+    tcase_add_test(t, test_options_include);
     tcase_add_test(t, test_format);
     tcase_add_test(t, test_early_blocks_work_later);
     tcase_add_test(t, test_sites_are_shared);

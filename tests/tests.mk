@@ -57,33 +57,45 @@ $(B)/tests/examples/%: tests/examples/%.cc | $(LIB)
 	$(CXX) -std=c++11 -O1 -g -fno-omit-frame-pointer -Iinclude $< -o $@ $(PROG_LIBS)
 
 # Each entry: test program, then the MALLOCSPY_OPTIONS it runs with ("-": none).  Some
-# run twice, without and with the leak tracker, which must change nothing they check.
+# run twice, without and with the leak tracker, which must change nothing they check; and
+# some again with fast_path=0 (every operation through the general spy chain walk), which
+# must give the same results as the dispatcher's fast path.
 CHECK_RUNS := \
     check_core report=quiet \
     check_exports report=quiet \
     check_layers report=quiet \
     check_interpose leak_check=0 \
     check_interpose report=quiet \
+    check_interpose report=quiet:fast_path=0 \
     check_task leak_check=0 \
     check_task report=quiet \
     check_spy leak_check=0 \
     check_spy report=quiet \
     check_threads leak_check=0 \
     check_threads report=quiet \
+    check_threads report=quiet:fast_path=0 \
     check_programs report=quiet \
     check_tracker report=quiet \
+    check_tracker report=quiet:fast_path=0 \
     check_scan report=quiet \
     check_family leak_check=0 \
     check_family report=quiet \
     check_com leak_check=0 \
     check_com report=quiet \
     check_errors report=quiet \
+    check_errors report=quiet:fast_path=0 \
     check_profile report=quiet \
     check_stacks report=quiet \
+    check_stacks report=quiet:fast_path=0 \
     check_wrapper report=quiet \
     check_package report=quiet \
     check_symbolizer report=quiet \
-    check_guest report=quiet
+    check_pprof report=quiet \
+    check_guest report=quiet \
+    check_servers report=quiet \
+    check_suppress report=quiet \
+    check_options report=quiet \
+    check_docs report=quiet
 
 # make check T=spy (or T="spy threads") runs those areas only; JOBS=n how many at once.
 T ?=

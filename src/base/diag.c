@@ -6,6 +6,7 @@
 
 #include "base/base.h"
 #include "base/diag.h"
+#include "base/options.h"
 
 static size_t put_u(char *buf, size_t cap, size_t n, unsigned long long v, unsigned base,
                     unsigned width, char padc)
@@ -179,18 +180,10 @@ void diag_set_sink(int (*sink)(void), int (*fallback)(void))
     }
 }
 
-void diag_warn(const char *fmt, ...)
+/* Text as it is, where the warnings go (help=1). */
+void diag_text(const char *buf, size_t n)
 {
     int saved = errno;
-    char buf[1024];
-    size_t n = diag_format(buf, sizeof buf, "mallocspy: ");
-    va_list ap;
-    va_start(ap, fmt);
-    n += diag_vformat(buf + n, sizeof buf - n - 1, fmt, ap);
-    va_end(ap);
-    if (n > sizeof buf - 2)
-        n = sizeof buf - 2;
-    buf[n++] = '\n';
     if (!diag.sink) {
         if (diag.npending + n <= sizeof diag.pending) {
             memcpy(diag.pending + diag.npending, buf, n);
@@ -199,5 +192,38 @@ void diag_warn(const char *fmt, ...)
     } else {
         emit(buf, n);
     }
+    errno = saved;
+}
+
+static void vline(const char *fmt, va_list ap)
+{
+    char buf[1024];
+    size_t n = diag_format(buf, sizeof buf, "mallocspy: ");
+    n += diag_vformat(buf + n, sizeof buf - n - 1, fmt, ap);
+    if (n > sizeof buf - 2)
+        n = sizeof buf - 2;
+    buf[n++] = '\n';
+    diag_text(buf, n);
+}
+
+void diag_note(const char *fmt, ...)
+{
+    if (!options.verbosity)
+        return;
+    int saved = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    vline(fmt, ap);
+    va_end(ap);
+    errno = saved;
+}
+
+void diag_warn(const char *fmt, ...)
+{
+    int saved = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    vline(fmt, ap);
+    va_end(ap);
     errno = saved;
 }

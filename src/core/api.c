@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "base/diag.h"
+#include "base/options.h"
 #include "base/start.h"
 #include "base/tags.h"
 #include "base/thread.h"
@@ -14,6 +15,24 @@
 #define FRAME __builtin_frame_address(0)
 
 PUBLIC const char *ms_version(void) { return MALLOCSPY_VERSION; }
+
+PUBLIC int ms_start_tracking(void)
+{
+    start_wait();
+    if (!options.leak_check)
+        return MS_E_NOT_REGISTERED;
+    core_set_recording(true);
+    return MS_OK;
+}
+
+PUBLIC int ms_stop_tracking(void)
+{
+    start_wait();
+    if (!options.leak_check)
+        return MS_E_NOT_REGISTERED;
+    core_set_recording(false);
+    return MS_OK;
+}
 
 PUBLIC ms_malloc *ms_get_malloc(void)
 {

@@ -3,9 +3,12 @@
  * allocator, and runs the post_ hooks innermost first (IMallocSpy, nested); one walker
  * (chain_pre, chain_post) does it for all six operations.  The blocks handed out carry
  * their record in a header (blocks.h). */
+#include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/diag.h"
+#include "base/options.h"
 #include "base/start.h"
 #include "base/thread.h"
 #include "core/blocks.h"
@@ -18,9 +21,15 @@
 #include "stacks/stacks.h"
 
 bool core_complete;
+atomic_bool core_rec = true;
+
+void core_set_recording(bool on) { atomic_store(&core_rec, on); }
 TLS_IE struct core_tls core_tls;
 
 void core_set_table_complete(bool complete) { core_complete = complete; }
+
+static const struct core_fast_counter *fast_counter;
+void core_set_fast_counter(const struct core_fast_counter *c) { fast_counter = c; }
 
 /* ---- the walker --------------------------------------------------------------------------- */
 
@@ -320,18 +329,84 @@ enum { FL_IDLE = 0, FL_ACTIVE, FL_RELEASED };
 struct inflight {
     atomic_int state;
     uintptr_t actual;
+    /* Sampling: bytes until the next sample, and the thread's own generator. */
+    int64_t sample_left;
+    uint64_t rng;
 };
 static size_t inflight_part;
 
-void core_init(void)
-{
-    inflight_part = thread_part_register(sizeof(struct inflight), NULL, NULL);
-}
+size_t core_sample_bytes;
 
 static inline struct inflight *inflight_of(struct thread_state *ts)
 {
     return inflight_part ? thread_part(ts, inflight_part) : NULL;
 }
+
+void core_init(void)
+{
+    inflight_part = thread_part_register(sizeof(struct inflight), NULL, NULL);
+    core_sample_bytes = options.leak_check ? options.sample_bytes : 0;
+}
+
+uint64_t core_sample_weight_bytes(uint64_t size)
+{
+    if (!core_sample_bytes || !size)
+        return size;
+    double x = (double)size / (double)core_sample_bytes;
+    return (uint64_t)((double)size / -expm1(-x) + 0.5);
+}
+
+double core_sample_weight_count(uint64_t size)
+{
+    if (!core_sample_bytes)
+        return 1.0;
+    double x = (double)(size ? size : 1) / (double)core_sample_bytes;
+    return 1.0 / -expm1(-x);
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Bytes to the next sample: exponential, of mean sample_bytes. */
+static int64_t sample_interval(struct inflight *c, struct thread_state *ts)
+{
+    if (!c->rng) {
+        uint64_t seed = options.sample_seed;
+        if (!seed) {
+            struct timespec t;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            seed = (uint64_t)t.tv_nsec ^ ((uint64_t)t.tv_sec << 32);
+        }
+        c->rng = seed ^ ((uint64_t)ts->tid * 0xD6E8FEB86659FD93ULL) ^ 1;
+    }
+    double u = (double)((splitmix(&c->rng) >> 11) + 1) / 9007199254740993.0;   /* (0, 1] */
+    double v = -log(u) * (double)core_sample_bytes;
+    return v > 4e18 ? (int64_t)4e18 : (int64_t)v + 1;
+}
+
+/* Whether this allocation of `size` bytes is one the sampler records. */
+static inline bool sampled(struct thread_state *ts, size_t size)
+{
+    struct inflight *c = inflight_of(ts);
+    if (unlikely(!c))
+        return true;
+    if (unlikely(!c->sample_left))
+        c->sample_left = sample_interval(c, ts);
+    c->sample_left -= (int64_t)size;
+    if (likely(c->sample_left > 0))
+        return false;
+    /* One sample, however many intervals the allocation spans (its weight says so). */
+    do
+        c->sample_left += sample_interval(c, ts);
+    while (c->sample_left <= 0);
+    return true;
+}
+
 
 /* p is the pActual of a block some thread is walking: it is left to that thread. */
 static bool release_inflight(uintptr_t p)
@@ -505,6 +580,116 @@ static void *spied_alloc(struct thread_state *ts, const struct chain *ch, size_t
     return NULL;
 }
 
+/* ---- the fast path ----------------------------------------------------------------------
+ * When the chain holds only mallocspy's own fast spies (the leak tracker, the mismatch
+ * detector: the default configuration), the dispatcher does their work itself: no call
+ * record, no walk, no indirect call but the tracker's counter.  Everything else (a block
+ * of another heap, a mismatch to report, a pointer the map does not know, a block laid
+ * out otherwise) goes the general way, which gives the same results (fast_path=0 runs the
+ * test suites that way). */
+
+static inline const ms_stack *pub_of(const struct stack_rec *r) { return r ? &r->pub : NULL; }
+
+static void *fast_alloc(struct thread_state *ts, const struct chain *ch, size_t size,
+                        size_t align, bool zero, ms_call_kind kind, uint32_t heap, uint32_t tag,
+                        void *fp)
+{
+    int saved = *ts->errno_ptr;
+    const struct stack_rec *stack = ch->want_stacks ? stack_capture(fp) : NULL;
+    bool side = blocks_side_for(align);
+    uintptr_t actual;
+    void *real = headed_alloc(size, align, 0, zero, !side, &actual);
+    if (unlikely(!real)) {
+        *ts->errno_ptr = ENOMEM;
+        return NULL;
+    }
+    struct site_key key = { .stack = stack ? stack->pub.id : 0, .mask = ch->mask, .kind = kind,
+                            .heap = heap, .tag = tag };
+    uint32_t site = stack ? site_for_stack(ts, &key) : site_get(ts, &key);
+    struct block b = { actual, actual, (uintptr_t)real, size, site, side };
+    if (unlikely(!(side ? blocks_publish_side(&b) : blocks_publish(&b)))) {
+        map_full();
+        real_free(real);
+        void *q = real_alloc(size, align, zero);
+        *ts->errno_ptr = q ? saved : ENOMEM;
+        return q;
+    }
+    if (ch->fast & FAST_COUNT)
+        fast_counter->alloc(pub_of(stack), size, (void *)actual);
+    *ts->errno_ptr = saved;
+    return (void *)actual;
+}
+
+/* The block at p as the fast path may handle it: a program block of this heap, laid out by
+ * mallocspy alone, released by the family that allocated it. */
+static inline bool fast_block(const struct chain *ch, const void *p, ms_call_kind kind,
+                              uint32_t heap, struct block *b, const struct site **site)
+{
+    if (!program_block(p, b) || b->site == SITE_INTERNAL || b->addr != b->actual)
+        return false;
+    const struct site *s = site_by_id(b->site);
+    if (!s || s->key.heap != heap || s->key.delta)
+        return false;
+    if ((ch->fast & FAST_MISMATCH) &&
+        core_kind_family(kind, true) != core_kind_family((ms_call_kind)s->key.kind, false))
+        return false;
+    *site = s;
+    return true;
+}
+
+static bool fast_free(struct thread_state *ts, const struct chain *ch, void *p,
+                      ms_call_kind kind, uint32_t heap)
+{
+    struct block b;
+    const struct site *site;
+    if (!fast_block(ch, p, kind, heap, &b, &site))
+        return false;
+    int saved = *ts->errno_ptr;
+    if ((ch->fast & FAST_COUNT) && (site->key.mask & (1u << ch->count_slot)))
+        fast_counter->free(pub_of(site->stack), (size_t)b.size, p);
+    blocks_unpublish(b.addr);
+    real_free((void *)b.real);
+    *ts->errno_ptr = saved;
+    return true;
+}
+
+/* NULL with *handled false: the general way must do it. */
+static void *fast_realloc(struct thread_state *ts, const struct chain *ch, void *p, size_t size,
+                          ms_call_kind kind, uint32_t heap, void *fp, bool *handled)
+{
+    struct block b;
+    const struct site *site;
+    size_t off = block_extra(ALIGN_MIN, 0, true);
+    *handled = false;
+    if (!fast_block(ch, p, kind, heap, &b, &site) || b.headless || b.actual - b.real != off ||
+        size > SIZE_MAX - off)
+        return NULL;
+    *handled = true;
+    int saved = *ts->errno_ptr;
+    const struct stack_rec *stack = ch->want_stacks ? stack_capture(fp) : NULL;
+    blocks_unpublish(b.addr);
+    void *real = real_realloc((void *)b.real, size + off);
+    if (!real) {
+        blocks_publish(&b);            /* IMalloc::Realloc: the old block is intact */
+        *ts->errno_ptr = ENOMEM;
+        return NULL;
+    }
+    struct site_key key = { .stack = stack ? stack->pub.id : 0, .mask = ch->mask, .kind = kind,
+                            .heap = heap, .tag = site->key.tag };
+    uintptr_t actual = (uintptr_t)real + off;
+    struct block nb = { actual, actual, (uintptr_t)real, size,
+                        stack ? site_for_stack(ts, &key) : site_get(ts, &key), false };
+    if (!blocks_publish(&nb))
+        map_full();
+    if (ch->fast & FAST_COUNT) {
+        if (site->key.mask & (1u << ch->count_slot))
+            fast_counter->free(pub_of(site->stack), (size_t)b.size, p);
+        fast_counter->alloc(pub_of(stack), size, (void *)actual);
+    }
+    *ts->errno_ptr = saved;
+    return (void *)actual;
+}
+
 void *core_heap_alloc(size_t size, size_t align, bool zero, ms_call_kind kind, uint32_t heap,
                        uint32_t tag, void *fp)
 {
@@ -512,12 +697,18 @@ void *core_heap_alloc(size_t size, size_t align, bool zero, ms_call_kind kind, u
         align = ALIGN_MIN;
     if (unlikely(tls_guard) || unlikely(!start_ready()))
         return guarded_alloc(size, align, zero);
+    if (unlikely(!core_recording()) && !heap && !tag)
+        return real_alloc(size, align, zero);        /* dormant: nothing recorded */
     struct thread_state *ts = thread_state();
+    if (unlikely(core_sampling()) && !heap && !tag && !sampled(ts, size))
+        return real_alloc(size, align, zero);        /* not sampled: not recorded */
     op_begin(ts);
     const struct chain *ch = registry_chain();
     void *p;
     if (!ch && !heap && !tag && !core_complete)
         p = real_alloc(size, align, zero);
+    else if (likely(ch && ch->fast))
+        p = fast_alloc(ts, ch, size, align, zero, kind, heap, tag, fp);
     else
         p = spied_alloc(ts, ch, size, align, zero, kind, heap, tag, fp);
     end_operation(ts);
@@ -630,6 +821,14 @@ void core_heap_free(void *p, ms_call_kind kind, uint32_t heap, void *fp)
         errno = saved;
         return;
     }
+    struct block b;
+    if (unlikely(!core_recording()) && !heap &&
+        (!blocks_used || !blocks_find((uintptr_t)p, &b))) {
+        int saved = errno;
+        real_free(p);                 /* dormant, and not a block recorded before */
+        errno = saved;
+        return;
+    }
     struct thread_state *ts = thread_state();
     op_begin(ts);
     const struct chain *ch = registry_chain();
@@ -637,8 +836,18 @@ void core_heap_free(void *p, ms_call_kind kind, uint32_t heap, void *fp)
         int saved = errno;
         real_free(p);
         errno = saved;
-    } else {
-        spied_free(ts, ch, p, kind, heap, fp);
+    } else if (!(ch && ch->fast && fast_free(ts, ch, p, kind, heap))) {
+        struct block ub;
+        /* mallocspy's own spies have nothing to do with a block the map does not know
+         * (sampling, start=0 leave such blocks): straight to the real free. */
+        if (ch && ch->fast && !core_complete && !heap &&
+            !(blocks_used && blocks_find((uintptr_t)p, &ub))) {
+            int saved = errno;
+            real_free(p);
+            errno = saved;
+        } else {
+            spied_free(ts, ch, p, kind, heap, fp);
+        }
     }
     end_operation(ts);
 }
@@ -757,12 +966,23 @@ void *core_heap_realloc(void *p, size_t size, ms_call_kind kind, uint32_t heap, 
     }
     if (unlikely(tls_guard) || unlikely(!start_ready()))
         return guarded_realloc(p, size);
+    struct block b;
+    if (unlikely(!core_recording()) && !heap &&
+        (!blocks_used || !blocks_find((uintptr_t)p, &b)))
+        return real_realloc(p, size);
     struct thread_state *ts = thread_state();
+    if (unlikely(core_sampling()) && !heap && (!blocks_used || !blocks_find((uintptr_t)p, &b)) &&
+        !sampled(ts, size))
+        return real_realloc(p, size);                /* an unsampled block stays one */
     op_begin(ts);
     const struct chain *ch = registry_chain();
     void *q;
+    bool handled = false;
     if (!ch && !heap && !blocks_used && !core_complete)
         q = real_realloc(p, size);
+    else if (ch && ch->fast && (q = fast_realloc(ts, ch, p, size, kind, heap, fp, &handled),
+                               handled))
+        ;
     else
         q = spied_realloc(ts, ch, p, size, kind, heap, fp);
     end_operation(ts);

@@ -1,11 +1,14 @@
 /* The work of the interposed entry points beyond allocation (core/entry.h): page mappings,
  * dlclose, and what operator new does when memory runs out.  preload/ stays thin: it
  * names the entry points and passes its frame. */
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/diag.h"
 #include "base/options.h"
 #include "base/start.h"
 #include "core/entry.h"
@@ -39,6 +42,24 @@ void *core_new_failed(size_t size, size_t align, ms_call_kind kind, bool nothrow
     abort();                        /* no libstdc++ to throw with: nothing else to do */
 }
 
+/* start_signal: each one starts or stops recording.  Async-signal-safe: a store. */
+static void on_start_signal(int sig)
+{
+    (void)sig;
+    core_set_recording(!core_recording());
+}
+
+void core_install_start_signal(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_start_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, NULL) != 0)
+        diag_warn("cannot install start_signal %d: %s", sig, strerror(errno));
+}
+
 /* ---- page mappings ---------------------------------------------------------------------
  * Calls made inside mallocspy or inside the real allocator (glibc's and the loader's own
  * mappings do not even come here) are not the program's and are not recorded. */
@@ -66,7 +87,7 @@ static inline bool ours(void)
 
 static inline bool track(int flags)
 {
-    return (flags & MAP_ANONYMOUS) && ours() && options.mappings &&
+    return (flags & MAP_ANONYMOUS) && ours() && options.mappings && core_recording() &&
            (core_table_complete() || registry_chain());
 }
 

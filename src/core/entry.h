@@ -45,6 +45,9 @@ int core_dlclose(void *handle);
 
 #endif
 
+/* start_signal=SIG: each SIG starts or stops recording (core_set_recording). */
+void core_install_start_signal(int sig);
+
 /* The mappings module (family/) records the program's mappings through these, set at
  * start-up; none is called inside mallocspy.  `replaces`: mapped with MAP_FIXED over
  * memory that was mapped already (inside a tracked region: a commit); `fp` the entry

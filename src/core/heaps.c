@@ -188,7 +188,7 @@ int heap_walk(uint32_t heap, int (*visit)(const ms_block_info *, void *), void *
         ms_block_info info = { (const void *)c.b[i].addr, size,
                                s && s->stack ? &s->stack->pub : NULL, heap_name(heap), NULL, 0 };
         if (s && s->key.tag)
-            tag_lookup((uint32_t)s->key.tag, &info.file, &info.line);
+            tag_lookup(s->key.tag, &info.file, &info.line);
         rc = visit(&info, arg);
     }
     collect_free(&c);
@@ -238,7 +238,7 @@ void heap_destroy(ms_malloc *h, void *fp)
             for (size_t i = 0; i < c.n; i++) {
                 const struct site *s = site_by_id(c.b[i].site);
                 st[i] = s ? s->key.stack : 0;
-                tag[i] = s ? (uint32_t)s->key.tag : 0;
+                tag[i] = s ? s->key.tag : 0;
                 sz[i] = c.b[i].size;
             }
             heap_leaks_add(h->name, st, tag, sz, c.n);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "base/options.h"
 #include "base/start.h"
 #include "core/registry.h"
 
@@ -50,12 +51,24 @@ static int publish_chain(int first)
             tmp.mask |= 1u << s;
         }
     }
+    bool fast = tmp.n > 0;
     for (uint32_t i = 0; i < tmp.n; i++) {
-        if (registry.slots[tmp.slot[i]].flags & MS_SPY_STACKS)
+        const struct spy_slot *sl = &registry.slots[tmp.slot[i]];
+        if (sl->flags & MS_SPY_STACKS)
             tmp.want_stacks = true;
-        if (registry.slots[tmp.slot[i]].flags & MS_SPY_FREE_STACKS)
+        if (sl->flags & MS_SPY_FREE_STACKS)
             tmp.want_free_stacks = true;
+        if (sl->flags & SPY_FAST_COUNT) {
+            tmp.fast |= FAST_COUNT;
+            tmp.count_slot = tmp.slot[i];
+        } else if (sl->flags & SPY_FAST_MISMATCH) {
+            tmp.fast |= FAST_MISMATCH;
+        } else {
+            fast = false;
+        }
     }
+    if (!fast || !options.fast_path)
+        tmp.fast = 0;
     struct chain *c = NULL;
     if (tmp.n) {
         c = arena_alloc(sizeof *c);
@@ -142,6 +155,8 @@ int registry_register(ms_spy *spy, unsigned flags)
     sl->spy = spy;
     sl->ops = spy->ops;
     sl->flags = flags;
+    if (flags & (SPY_FAST_COUNT | SPY_FAST_MISMATCH))
+        atomic_fetch_or(&registry.uncounted, 1u << free_slot);
     spin_reset(&sl->serial);
     atomic_store(&sl->state, SLOT_ACTIVE);
     int rc = publish_chain(free_slot);
@@ -246,6 +261,7 @@ void registry_after_operation(void)
 
 void registry_count(struct thread_state *ts, uint32_t mask, int64_t d)
 {
+    mask &= ~atomic_load_explicit(&registry.uncounted, memory_order_relaxed);
     while (mask) {
         unsigned s = (unsigned)__builtin_ctz(mask);
         mask &= mask - 1;

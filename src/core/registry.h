@@ -14,6 +14,13 @@
 
 enum { SLOT_FREE = 0, SLOT_ACTIVE, SLOT_PENDING, SLOT_RELEASED };
 
+/* Flags of mallocspy's own spies, beyond the public MS_SPY_* ones: the dispatcher may do
+ * their work itself, without walking the chain, when the chain holds nothing else (the
+ * configuration almost everyone runs).  Such a spy is never revoked, so its live count is
+ * not kept. */
+#define SPY_FAST_COUNT    (1u << 28)   /* the leak tracker: counts through core_fast_counter */
+#define SPY_FAST_MISMATCH (1u << 29)   /* the mismatch detector: a hook only on a mismatch */
+
 struct spy_slot {
     ms_spy *spy;               /* under the registry's lock; read by operations via a chain */
     const ms_spy_ops *ops;     /* copied at registration */
@@ -31,16 +38,21 @@ struct chain {
     uint32_t mask;             /* slots in the chain */
     bool want_stacks;
     bool want_free_stacks;
+    uint8_t fast;              /* FAST_*: every spy is one of mallocspy's fast ones */
+    uint8_t count_slot;        /* FAST_COUNT: the tracker's slot */
     int32_t shift[CHAIN_ALIGNS]; /* the spies' total shift of the pointer modulo each
                                   alignment 16 << i, as last seen (core/dispatch.c);
                                   written with relaxed atomics */
     uint8_t slot[MS_MAX_SPIES];
 };
 
+enum { FAST_COUNT = 1, FAST_MISMATCH = 2 };
+
 /* The registry's state that every operation reads. */
 struct registry {
     struct spy_slot slots[MS_MAX_SPIES];
     _Atomic(const struct chain *) chain;
+    _Atomic uint32_t uncounted; /* slots of fast spies: no live count */
 };
 extern struct registry registry;
 

@@ -15,6 +15,9 @@ struct site_node {
 };
 
 struct site **site_pages[SITE_MAX_PAGES];
+_Atomic uint32_t sites_window;
+
+uint32_t sites_new_window(void) { return atomic_fetch_add(&sites_window, 1); }
 
 static struct {
     spinlock lock;              /* table, next_id, pages */
@@ -47,6 +50,14 @@ void sites_init(void)
     page0[SITE_INTERNAL] = &internal;
     page0[SITE_HELD] = &held;
     site_pages[0] = page0;
+}
+
+/* Keys are four words with no padding: compared word by word, without a memcmp call. */
+_Static_assert(sizeof(struct site_key) == 32, "a site key is four words");
+static inline bool key_eq(const struct site_key *a, const struct site_key *b)
+{
+    const uint64_t *x = (const uint64_t *)a, *y = (const uint64_t *)b;
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
 }
 
 static inline uint32_t cache_index(const struct site_key *k)
@@ -94,13 +105,16 @@ fail:
     return SITE_INTERNAL;
 }
 
-uint32_t site_get(struct thread_state *ts, const struct site_key *key)
+uint32_t site_get(struct thread_state *ts, const struct site_key *in)
 {
+    struct site_key k = *in;
+    k.epoch = sites_epoch();
+    const struct site_key *key = &k;
     if (unlikely(!part))
         return site_lookup(key);      /* no room for the cache was left */
     struct site_cache_entry *e =
         (struct site_cache_entry *)thread_part(ts, part) + cache_index(key);
-    if (likely(e->id && !memcmp(&e->key, key, sizeof *key)))
+    if (likely(e->id && key_eq(&e->key, key)))
         return e->id;
     uint32_t id = site_lookup(key);
     if (id != SITE_INTERNAL) {
@@ -110,10 +124,13 @@ uint32_t site_get(struct thread_state *ts, const struct site_key *key)
     return id;
 }
 
-uint32_t site_for_stack(struct thread_state *ts, const struct site_key *key)
+uint32_t site_for_stack(struct thread_state *ts, const struct site_key *in)
 {
+    struct site_key k = *in;
+    k.epoch = sites_epoch();
+    const struct site_key *key = &k;
     struct chain_memo *m = stack_chain_memo();
-    if (likely(m && m->site && !memcmp(&m->key, key, sizeof *key)))
+    if (likely(m && m->site && key_eq(&m->key, key)))
         return m->site;
     uint32_t site = site_get(ts, key);
     if (m) {

@@ -24,7 +24,8 @@ struct site_key {
     uint32_t kind;             /* ms_call_kind of the allocating call */
     uint32_t heap;             /* 0: the task allocator */
     uint64_t delta;            /* real size minus requested size */
-    uint64_t tag;              /* debug tag (file, line), 0: none */
+    uint32_t tag;              /* debug tag (file, line), 0: none */
+    uint32_t epoch;            /* the snapshot window it was allocated in (set by site_get) */
 };
 struct stack_rec;
 struct site {
@@ -36,7 +37,17 @@ struct site {
 
 /* Registers the sites' part of the thread states (a cache of recent keys). */
 void sites_init(void);
-/* The site of `key` (SITE_INTERNAL when out of memory). */
+/* Snapshots: blocks allocated between two snapshots have sites of their own window, so a
+ * snapshot can tell what grew since the one before.  The window a new block falls in: */
+extern _Atomic uint32_t sites_window;
+static inline uint32_t sites_epoch(void)
+{
+    return atomic_load_explicit(&sites_window, memory_order_relaxed);
+}
+/* A snapshot is taken: a new window begins; returns the one that ended. */
+uint32_t sites_new_window(void);
+
+/* The site of `key` in the current window (SITE_INTERNAL when out of memory). */
 uint32_t site_get(struct thread_state *ts, const struct site_key *key);
 /* The same, for a key whose stack this thread has just captured: remembered with the
  * stack's call chain, so that a loop allocating at one place finds it at once. */

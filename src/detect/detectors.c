@@ -26,39 +26,12 @@
 
 /* ---- mismatch ------------------------------------------------------------------------ */
 
-enum { FAMILY_MALLOC, FAMILY_NEW, FAMILY_NEW_ARRAY, FAMILY_NONE };
-
-static int alloc_family(ms_call_kind k)
-{
-    switch (k) {
-    case MS_CALL_NEW: return FAMILY_NEW;
-    case MS_CALL_NEW_ARRAY: return FAMILY_NEW_ARRAY;
-    case MS_CALL_MALLOC: case MS_CALL_CALLOC: case MS_CALL_REALLOC: case MS_CALL_MEMALIGN:
-    case MS_CALL_TASK_ALLOC: case MS_CALL_TASK_REALLOC:
-        return FAMILY_MALLOC;
-    default:
-        return FAMILY_NONE;
-    }
-}
-
-static int free_family(ms_call_kind k)
-{
-    switch (k) {
-    case MS_CALL_DELETE: return FAMILY_NEW;
-    case MS_CALL_DELETE_ARRAY: return FAMILY_NEW_ARRAY;
-    case MS_CALL_FREE: case MS_CALL_TASK_FREE: case MS_CALL_REALLOC: case MS_CALL_TASK_REALLOC:
-        return FAMILY_MALLOC;
-    default:
-        return FAMILY_NONE;
-    }
-}
-
 static void check_mismatch(void)
 {
     const ms_call *c = ms_spy_call();
     if (!c->block_known)
         return;
-    int a = alloc_family(c->block_kind), f = free_family(c->kind);
+    int a = core_kind_family(c->block_kind, false), f = core_kind_family(c->kind, true);
     if (a == FAMILY_NONE || f == FAMILY_NONE || a == f)
         return;
     char detail[128];
@@ -617,7 +590,7 @@ void detectors_init(void)
     if (options.malloc_fill >= 0 || options.free_fill >= 0)
         registry_register(&fill_spy, 0);
     if (options.mismatch)
-        registry_register(&mismatch_spy, 0);
+        registry_register(&mismatch_spy, SPY_FAST_MISMATCH);
 }
 
 void detectors_check_all(void)

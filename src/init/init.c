@@ -17,6 +17,7 @@
 #include "base/thread.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
+#include "core/entry.h"
 #include "core/heaps.h"
 #include "core/real.h"
 #include "core/registry.h"
@@ -31,6 +32,7 @@
 #include "output/errors.h"
 #include "output/heap_leaks.h"
 #include "output/symclient.h"
+#include "report/pprof.h"
 #include "report/report.h"
 #include "stacks/modules.h"
 #include "stacks/stacks.h"
@@ -160,8 +162,10 @@ static void init(void)
     real_resolve();
     options_defaults(&options);
     options_parse(&options, options_env());
-    /* Set before anything else can allocate: from here every block is recorded. */
-    core_set_table_complete(options.leak_check);
+    /* Set before anything else can allocate: from here every block is recorded (but
+     * with start=0, when blocks made while dormant are unknown to the map). */
+    core_set_table_complete(options.leak_check && options.start && !options.sample_bytes);
+    core_set_recording(options.start || !options.leak_check);
     /* Every module's part of the thread states, before any state exists (none does
      * until this is done: meanwhile allocations take the guarded path). */
     threads_init();
@@ -172,9 +176,17 @@ static void init(void)
     scan_init();
     mappings_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (options.start_signal && options.leak_check)
+        core_install_start_signal(options.start_signal);
     /* The error detectors first: registered first, they are inside the tracker. */
     detectors_init();
     channels_init();
+    if (options.help)
+        options_help();
+    diag_note("version %s in pid %d: leak checking %s; options: %s", MALLOCSPY_VERSION,
+              (int)getpid(), options.leak_check ? "on" : "off",
+              options_env() ? options_env() : "(none)");
+    pprof_init();
     if (!options.leak_check)
         tracker_warn_off();
     else if (!tracker_init())

@@ -12,6 +12,8 @@
 enum leak_kind { KIND_DEFINITE = 0, KIND_INDIRECT, KIND_REACHABLE, KIND_SUPPRESSED,
                  KIND_MAPPING,   /* a page mapping nothing points to */
                  KIND_POOL,      /* a pool buffer still held */
+                 KIND_UNKNOWN,   /* sampled mode: reached from no root through the sampled
+                                    blocks, but unsampled memory may hold it */
                  NKINDS };
 
 #define SNAP_MAPPING 0x1       /* snap_block.flags: a page mapping, not a heap block */

@@ -31,6 +31,7 @@ static struct {
     _Atomic int64_t peak;
     _Atomic uint64_t epoch;    /* new peaks so far */
     _Atomic uint64_t allocs, frees; /* of threads that have exited */
+    atomic_int pending;        /* some thread has a high not published yet */
     bool on;                   /* the tracker is registered: count */
     bool timeline;             /* timeline=1 */
     size_t part;               /* offset of struct tracker_thread in a thread state */
@@ -55,6 +56,10 @@ struct tracker_thread {
     int64_t live_delta;        /* bytes allocated minus freed since the last flush */
     void *last_alloc;          /* this thread's latest allocation, until its next free */
     uint64_t tl_events;        /* timeline: operations since the clock was last read */
+    uint64_t rng;              /* sampling: rounds estimated counts without bias */
+    _Atomic int64_t local_max; /* the most live bytes this thread has seen, published as the
+                                  peak at the next free of any thread (see settle) */
+    atomic_int pending;        /* local_max is above the peak published */
     struct prof_entry prof[PROF_SLOTS];
 };
 
@@ -177,14 +182,66 @@ static inline void account(struct thread_state *ts, struct tracker_thread *t, in
             t->live_delta = 0;
         }
     }
-    if (unlikely(est > atomic_load_explicit(&prof.peak, memory_order_relaxed))) {
-        int64_t p = atomic_load_explicit(&prof.peak, memory_order_relaxed);
-        while (est > p && !atomic_compare_exchange_weak(&prof.peak, &p, est)) {}
-        if (est > p)
-            atomic_fetch_add_explicit(&prof.epoch, 1, memory_order_relaxed);
+    /* A new high is kept by the thread itself and published as the peak at the next free
+     * of any thread (settle), not at every allocation of a growing heap: the shared line is
+     * written once per growing run, not per allocation.  Nothing is freed between the high
+     * and its publication, so the stacks' values at the peak stay exact. */
+    if (unlikely(est > atomic_load_explicit(&t->local_max, memory_order_relaxed))) {
+        atomic_store_explicit(&t->local_max, est, memory_order_relaxed);
+        if (!atomic_load_explicit(&t->pending, memory_order_relaxed)) {
+            atomic_store_explicit(&t->pending, 1, memory_order_relaxed);
+            if (!atomic_load_explicit(&prof.pending, memory_order_relaxed))
+                atomic_store_explicit(&prof.pending, 1, memory_order_release);
+        }
     }
     if (unlikely(prof.timeline))
         timeline_tick(t, est);
+}
+
+/* Sampling: what one recorded allocation of `size` bytes stands for: *bytes bytes and,
+ * on average, the return value in allocations (rounded up or down at random, so that the
+ * sums stay unbiased). */
+__attribute__((noinline)) static uint64_t weigh(struct tracker_thread *t, uint64_t *bytes)
+{
+    uint64_t size = *bytes;
+    *bytes = core_sample_weight_bytes(size);
+    double w = core_sample_weight_count(size);
+    uint64_t whole = (uint64_t)w;
+    if (!t->rng)
+        t->rng = (uint64_t)(uintptr_t)t * 0x9E3779B97F4A7C15ULL | 1;
+    t->rng ^= t->rng << 13;
+    t->rng ^= t->rng >> 7;
+    t->rng ^= t->rng << 17;
+    double frac = w - (double)whole;
+    return whole + ((double)(t->rng >> 11) / 9007199254740992.0 < frac);
+}
+
+/* The thread's high becomes the peak, if it is one: before anything is freed. */
+static void publish_peak(int64_t v)
+{
+    int64_t p = atomic_load_explicit(&prof.peak, memory_order_relaxed);
+    while (v > p && !atomic_compare_exchange_weak(&prof.peak, &p, v)) {}
+    if (v > p)
+        atomic_fetch_add_explicit(&prof.epoch, 1, memory_order_relaxed);
+}
+
+
+/* Every thread's high not yet published becomes the peak: before anything is freed. */
+__attribute__((noinline)) static void settle_all(void)
+{
+    atomic_store(&prof.pending, 0);
+    for (struct thread_state *ts = threads_head(); ts; ts = ts->next) {
+        struct tracker_thread *o = mine(ts);
+        if (atomic_exchange(&o->pending, 0))
+            publish_peak(atomic_load_explicit(&o->local_max, memory_order_relaxed));
+    }
+}
+
+static inline void settle(struct tracker_thread *t)
+{
+    (void)t;
+    if (unlikely(atomic_load_explicit(&prof.pending, memory_order_acquire)))
+        settle_all();
 }
 
 /* A block of `size` bytes at p allocated with `stack`. */
@@ -192,13 +249,16 @@ static inline void count_alloc(const ms_stack *stack, size_t size, void *p)
 {
     struct thread_state *ts = thread_tls.ts;
     struct tracker_thread *t = mine(ts);
+    uint64_t bytes = size, n = 1;
+    if (unlikely(core_sampling()))
+        n = weigh(t, &bytes);
     struct prof_entry *e = slot(t, key_of(stack));
-    PSET(e->allocs, e->allocs + 1);
-    PSET(e->bytes, e->bytes + size);
-    add_live(e, (int64_t)size);
+    PSET(e->allocs, e->allocs + n);
+    PSET(e->bytes, e->bytes + bytes);
+    add_live(e, (int64_t)bytes);
     t->last_alloc = p;
-    PSET(t->allocs, t->allocs + 1);
-    account(ts, t, (int64_t)size);
+    PSET(t->allocs, t->allocs + n);
+    account(ts, t, (int64_t)bytes);
 }
 
 /* The block at p, of `size` bytes allocated with `stack`, freed.  Temporary, as heaptrack
@@ -207,13 +267,17 @@ static inline void count_free(const ms_stack *stack, size_t size, const void *p)
 {
     struct thread_state *ts = thread_tls.ts;
     struct tracker_thread *t = mine(ts);
+    uint64_t bytes = size, n = 1;
+    if (unlikely(core_sampling()))
+        n = weigh(t, &bytes);
+    settle(t);
     struct prof_entry *e = slot(t, key_of(stack));
     if (p == t->last_alloc)
-        PSET(e->temps, e->temps + 1);
+        PSET(e->temps, e->temps + n);
     t->last_alloc = NULL;
-    add_live(e, -(int64_t)size);
-    PSET(t->frees, t->frees + 1);
-    account(ts, t, -(int64_t)size);
+    add_live(e, -(int64_t)bytes);
+    PSET(t->frees, t->frees + n);
+    account(ts, t, -(int64_t)bytes);
 }
 
 /* ---- the spy ---------------------------------------------------------------------------- */
@@ -252,6 +316,17 @@ static void *tracker_post_realloc(ms_spy *self, void *actual, bool spied)
     return actual;
 }
 
+/* The same counting, called by the dispatcher's fast path (core/dispatch.h). */
+static void tracker_fast_alloc(const ms_stack *stack, size_t size, void *p)
+{
+    count_alloc(stack, size, p);
+}
+static void tracker_fast_free(const ms_stack *stack, size_t size, const void *p)
+{
+    count_free(stack, size, p);
+}
+static const struct core_fast_counter fast_counter = { tracker_fast_alloc, tracker_fast_free };
+
 static const ms_spy_ops tracker_ops = {
     .post_alloc = tracker_post_alloc,
     .pre_free = tracker_pre_free,
@@ -266,6 +341,7 @@ static void thread_flush(struct thread_state *ts, void *p)
 {
     (void)ts;
     struct tracker_thread *t = p;
+    settle(t);
     for (unsigned i = 0; i < PROF_SLOTS; i++)
         if (t->prof[i].stack)
             flush(&t->prof[i]);
@@ -281,26 +357,38 @@ static void thread_flush(struct thread_state *ts, void *p)
 
 /* ---- adding it up ----------------------------------------------------------------------- */
 
-struct totals { uint64_t allocs, frees; };
+struct totals { uint64_t allocs, frees; int64_t peak; };
 static void add_thread(struct thread_state *ts, void *arg)
 {
     struct totals *c = arg;
     c->allocs += PGET(mine(ts)->allocs);
     c->frees += PGET(mine(ts)->frees);
+    int64_t m = atomic_load_explicit(&mine(ts)->local_max, memory_order_relaxed);
+    if (m > c->peak)
+        c->peak = m;
+}
+
+void tracker_settle(void)
+{
+    struct thread_state *ts = thread_tls.ts;
+    if (prof.on && ts)
+        settle(mine(ts));
 }
 
 void tracker_counters(uint64_t *allocs, uint64_t *frees, int64_t *peak)
 {
-    struct totals c = { atomic_load(&prof.allocs), atomic_load(&prof.frees) };
+    struct totals c = { atomic_load(&prof.allocs), atomic_load(&prof.frees),
+                        atomic_load(&prof.peak) };
     if (prof.on)
         threads_for_each(add_thread, &c);
     *allocs = c.allocs;
     *frees = c.frees;
-    *peak = atomic_load(&prof.peak);
+    *peak = c.peak;
 }
 
 struct agg { uint64_t allocs, bytes, temps; int64_t live, at_peak; };
-struct sum_ctx { struct agg *by_key; uint32_t nkeys; uint64_t cur; uint64_t allocs, frees; };
+struct sum_ctx { struct agg *by_key; uint32_t nkeys; uint64_t cur; uint64_t allocs, frees;
+                 int64_t peak; };
 
 static void add_slots(struct thread_state *ts, void *arg)
 {
@@ -308,6 +396,9 @@ static void add_slots(struct thread_state *ts, void *arg)
     struct tracker_thread *t = mine(ts);
     c->allocs += PGET(t->allocs);
     c->frees += PGET(t->frees);
+    int64_t m = atomic_load_explicit(&t->local_max, memory_order_relaxed);
+    if (m > c->peak)
+        c->peak = m;
     for (unsigned i = 0; i < PROF_SLOTS; i++) {
         struct prof_entry *e = &t->prof[i];
         uint32_t key = PGET(e->stack);
@@ -339,7 +430,8 @@ struct prof_stack *tracker_profile(size_t *n, struct prof_summary *sum)
     /* Keys run from 1 (no stack) to the last stack id plus one. */
     struct sum_ctx c = { .nkeys = stacks_count() + 2,
                          .cur = atomic_load_explicit(&prof.epoch, memory_order_relaxed),
-                         .allocs = atomic_load(&prof.allocs), .frees = atomic_load(&prof.frees) };
+                         .allocs = atomic_load(&prof.allocs), .frees = atomic_load(&prof.frees),
+                         .peak = atomic_load(&prof.peak) };
     size_t key_bytes = (size_t)c.nkeys * sizeof *c.by_key;
     c.by_key = pages_alloc(key_bytes);
     if (!c.by_key)
@@ -359,7 +451,7 @@ struct prof_stack *tracker_profile(size_t *n, struct prof_summary *sum)
         used += c.by_key[k].allocs != 0;
     sum->allocs = c.allocs;
     sum->frees = c.frees;
-    sum->peak = atomic_load(&prof.peak);
+    sum->peak = c.peak;
     struct prof_stack *out = used ? pages_alloc(used * sizeof *out) : NULL;
     if (out) {
         size_t i = 0;
@@ -504,7 +596,9 @@ void tracker_warn_off(void)
 bool tracker_init(void)
 {
     prof.part = thread_part_register(sizeof(struct tracker_thread), thread_flush, thread_flush);
-    if (!prof.part || registry_register(&tracker_spy, MS_SPY_STACKS) != MS_OK) {
+    core_set_fast_counter(&fast_counter);
+    if (!prof.part ||
+        registry_register(&tracker_spy, MS_SPY_STACKS | SPY_FAST_COUNT) != MS_OK) {
         diag_warn("cannot register the leak tracker; leak checking is off");
         return false;
     }

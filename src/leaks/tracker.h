@@ -23,6 +23,9 @@ bool tracker_active(void);
 void tracker_warn_off(void);
 void tracker_fork_child(void);
 
+/* The calling thread's highest live bytes since its last free become the peak, if they
+ * are (a report does it first: a program may end on a growing heap). */
+void tracker_settle(void);
 /* Allocations and frees so far, and the peak of live bytes. */
 void tracker_counters(uint64_t *allocs, uint64_t *frees, int64_t *peak);
 

@@ -5,6 +5,7 @@
  * word of mallocspy's goes to that log, not to the program's stderr. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -79,12 +80,25 @@ static int warn_fd(void)
     return fd >= 0 ? fd : chan_stderr_fd();
 }
 
+static atomic_uint snapshot_number;
+
+void chan_set_number(unsigned n) { atomic_store(&snapshot_number, n); }
+
 int chan_open(const char *pattern, const char *what, char *path, size_t cap)
+{
+    return chan_open_n(pattern, (long)atomic_load(&snapshot_number), what, path, cap);
+}
+
+/* Every report file's name is made here: %p, and %n where the caller numbers its files. */
+int chan_open_n(const char *pattern, long number, const char *what, char *path, size_t cap)
 {
     size_t n = 0;
     for (const char *p = pattern; *p && n + 1 < cap; p++) {
         if (p[0] == '%' && p[1] == 'p') {
             n += diag_format(path + n, cap - n, "%d", (int)getpid());
+            p++;
+        } else if (p[0] == '%' && p[1] == 'n' && number >= 0) {
+            n += diag_format(path + n, cap - n, "%ld", number);
             p++;
         } else {
             path[n++] = *p;
@@ -114,6 +128,9 @@ int chan_open(const char *pattern, const char *what, char *path, size_t cap)
         errno = saved;
         return -1;
     }
+    /* The log is where the note would go: it is not open yet. */
+    if (strcmp(what, "log"))
+        diag_note("writing the %s to '%s'", what, path);
     return fd;
 }
 

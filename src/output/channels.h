@@ -14,12 +14,18 @@ int chan_stderr_fd(void);
 /* The text log: log_path (opened once per process, so that errors and reports follow one
  * another) or the program's stderr; -1 if neither can be written. */
 int chan_log_fd(void);
-/* Opens a report file for writing: %p in `pattern` becomes the pid.  Never through a
+/* The number %n stands for in report file names: the snapshot being written (0 for the
+ * report at exit). */
+void chan_set_number(unsigned n);
+/* Opens a report file for writing: %p in `pattern` becomes the pid, %n the number set.  Never through a
  * symbolic link, never into a file another user owns (refused, errno EPERM), truncated
  * only once it is known to be ours; close-on-exec.  Returns the fd or -1 (errno set);
  * `path` receives the expanded name.  `what` names the report in the warning it gives
  * on failure ("JSON report"). */
 int chan_open(const char *pattern, const char *what, char *path, size_t cap);
+/* chan_open, with %n in `pattern` becoming `number` (a file of a numbered series: the
+ * pprof profiles); number -1 leaves %n as it is. */
+int chan_open_n(const char *pattern, long number, const char *what, char *path, size_t cap);
 /* fd moved to a high descriptor number, close-on-exec (the program's low ones stay its
  * own); fd itself is closed.  -1 if it could not be moved (fd is then kept). */
 int chan_high_fd(int fd);

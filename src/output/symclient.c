@@ -19,7 +19,16 @@
  * (the path percent-encoded)
  * and "F <id> <offset>" frames, ended by "E"; the helper reads it all before it answers
  * (so neither side can block on a full buffer) with one "R <status> <n>[\t<fn>\t<file>\t
- * <line>]..." line per frame, "W <text>" warnings, and "E". */
+ * <line>]..." line per frame, "W <text>" warnings, and "E".
+ *
+ * pprof_path adds profile batches (symclient_profile): "P <time_nanos> <duration_nanos>
+ * <period> <names 0|1>" first, sent with the descriptor of the file to write (SCM_RIGHTS:
+ * the file is opened here, by chan_open's rules, and written there), then the M lines,
+ * "A <id> <start> <limit> <base>" (hex) for each module the samples use, the main program's
+ * first, and one "S <alloc_objects> <alloc_space> <inuse_objects> <inuse_space> <frame>..."
+ * line per stack, frames innermost first as "<id>:<offset>" or "@<address>" (hex), outside
+ * any module; "E".  The helper names the frames, encodes, compresses and writes, and
+ * answers "P ok <bytes>" or "P failed <reason>" with its W lines, then "E". */
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -39,6 +48,7 @@
 #include "base/lock.h"
 #include "base/mem.h"
 #include "base/options.h"
+#include "base/self.h"
 #include "output/channels.h"
 #include "output/symbolize.h"
 #include "output/symclient.h"
@@ -74,42 +84,20 @@ static double now(void)
 /* ---- finding and starting the helper --------------------------------------------------- */
 
 /* The helper sits beside the library: <dir>/mallocspy/mallocspy-symbolizer once
- * installed, <dir>/mallocspy-symbolizer in the build tree.  The library's own file is
- * found in /proc/self/maps (dladdr would take the loader's lock). */
+ * installed, <dir>/mallocspy-symbolizer in the build tree. */
 static bool find_program(char *out, size_t cap)
 {
     if (options.symbolizer[0]) {
         diag_format(out, cap, "%s", options.symbolizer);
         return true;
     }
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char dir[4096];
+    if (!self_dir(dir, sizeof dir) || strlen(dir) + 64 >= cap)
         return false;
-    size_t len, tcap;
-    char *text = pages_read_fd(fd, &len, &tcap);
-    close(fd);
-    uintptr_t me = (uintptr_t)&find_program;
-    bool found = false;
-    for (char *line = text; line && *line && !found;) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = 0;
-        char *e;
-        uintptr_t lo = (uintptr_t)strtoul(line, &e, 16);
-        uintptr_t hi = *e == '-' ? (uintptr_t)strtoul(e + 1, &e, 16) : 0;
-        char *path = strchr(line, '/');
-        char *slash = path ? strrchr(path, '/') : NULL;
-        if (me >= lo && me < hi && slash && (size_t)(slash - path) + 64 < cap) {
-            *slash = 0;
-            diag_format(out, cap, "%s/mallocspy/" PROGRAM, path);
-            if (access(out, X_OK) != 0)
-                diag_format(out, cap, "%s/" PROGRAM, path);
-            found = true;
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    pages_free(text, tcap);
-    return found;
+    diag_format(out, cap, "%s/mallocspy/" PROGRAM, dir);
+    if (access(out, X_OK) != 0)
+        diag_format(out, cap, "%s/" PROGRAM, dir);
+    return true;
 }
 
 struct spawn {
@@ -576,8 +564,29 @@ static void parse_answer(const char *line, struct symbol *s)
     s->named = true;
 }
 
-/* Reads answers until "E"; returns false if the helper stopped or ran out of time. */
-static bool read_answers(struct symbol *const *s, size_t n, double limit, size_t nframes)
+/* A profile batch's answer: "P ok <bytes>" or "P failed <why>". */
+struct p_answer {
+    bool seen, ok;
+    uint64_t bytes;
+    char why[256];
+};
+
+static void parse_p(const char *line, struct p_answer *pa)
+{
+    pa->seen = true;
+    if (!strncmp(line, "P ok ", 5)) {
+        pa->ok = true;
+        pa->bytes = strtoull(line + 5, NULL, 10);
+    } else {
+        diag_format(pa->why, sizeof pa->why, "%s",
+                    !strncmp(line, "P failed ", 9) ? line + 9 : line);
+    }
+}
+
+/* Reads answers until "E"; returns false if the helper stopped or ran out of time.  After
+ * a second, `waiting` is said once on the log. */
+static bool read_answers(struct symbol *const *s, size_t n, double limit, const char *waiting,
+                         struct p_answer *pa)
 {
     struct buf in = { 0 };
     size_t next = 0, parsed = 0;
@@ -588,7 +597,7 @@ static bool read_answers(struct symbol *const *s, size_t n, double limit, size_t
         if (left <= 0)
             break;
         if (!said && now() - start >= 1.0) {
-            diag_warn("naming %zu frame(s) with " PROGRAM "; the report waits for it", nframes);
+            diag_warn("%s", waiting);
             said = true;
         }
         struct pollfd pf = { sc.fd, POLLIN, 0 };
@@ -620,6 +629,8 @@ static bool read_answers(struct symbol *const *s, size_t n, double limit, size_t
                 next++;
             } else if (line[0] == 'W' && line[1] == ' ') {
                 diag_warn("%s", line + 2);
+            } else if (line[0] == 'P' && line[1] == ' ' && pa) {
+                parse_p(line, pa);
             } else if (line[0] == 'E' && line[1] == 0) {
                 done = true;
                 break;
@@ -631,6 +642,59 @@ static bool read_answers(struct symbol *const *s, size_t n, double limit, size_t
     return done && next == n;
 }
 
+/* The helper, started if need be; false (sc.why says why) when it cannot be had. */
+static bool helper_ready(void)
+{
+    if (sc.broken)
+        return false;
+    if (sc.pid && !still_ours())
+        forget_helper();   /* not ours any more: never written to, never closed */
+    if (!sc.pid && (sc.starts >= MAX_STARTS || !start_helper())) {
+        if (sc.starts >= MAX_STARTS)
+            diag_format(sc.why, sizeof sc.why, PROGRAM " stopped answering");
+        sc.broken = true;
+        return false;
+    }
+    return true;
+}
+
+/* How long a batch may take: `base` seconds; with debuginfod, what is left of its budget
+ * and a little more. */
+static double answer_limit(double base)
+{
+    if (options.debuginfod && !sc.deadline)
+        sc.deadline = now() + options.debuginfod_timeout + 5;
+    double limit = now() + base;
+    if (sc.deadline && sc.deadline > now())
+        limit = sc.deadline + ANSWER_LIMIT / 6;
+    return limit;
+}
+
+/* The helper failed a batch: it died, or it hung (then it is killed, and not asked again:
+ * it would hang again). */
+static void helper_failed(void)
+{
+    /* Its end of the socket closed as it died: a moment for the kernel to say so. */
+    bool exited = helper_ended(200);
+    if (exited)
+        diag_format(sc.why, sizeof sc.why, PROGRAM " ended without answering");
+    else
+        diag_format(sc.why, sizeof sc.why, PROGRAM " did not answer in time");
+    sc.broken = !exited;
+    stop_helper(!exited);
+}
+
+/* "M" for a module the running helper does not know yet. */
+static void declare(struct buf *b, uint32_t id, const char *path, const char *build_id)
+{
+    if (declared(id))
+        return;
+    putf(b, "M %u %s ", id, build_id ? build_id : "-");
+    put_path(b, path);
+    put(b, "\n", 1);
+    mark_declared(id);
+}
+
 bool symclient_resolve(struct symbol *const *s, size_t n, char *why, size_t cap)
 {
     if (!n)
@@ -640,18 +704,8 @@ bool symclient_resolve(struct symbol *const *s, size_t n, char *why, size_t cap)
     spin_lock(&sc.lock);
     bool ok = false;
     struct buf req = { 0 };
-    if (sc.broken)
+    if (!helper_ready())
         goto out;
-    if (sc.pid && !still_ours())
-        forget_helper();   /* not ours any more: never written to, never closed */
-    if (!sc.pid) {
-        if (sc.starts >= MAX_STARTS || !start_helper()) {
-            if (sc.starts >= MAX_STARTS)
-                diag_format(sc.why, sizeof sc.why, PROGRAM " stopped answering");
-            sc.broken = true;
-            goto out;
-        }
-    }
     size_t nframes = 0;
     struct symbol **todo = pages_alloc(n * sizeof *todo);
     if (!todo) {
@@ -662,12 +716,7 @@ bool symclient_resolve(struct symbol *const *s, size_t n, char *why, size_t cap)
         const struct symbol *x = s[i];
         if (!x->has_module || !x->module || x->module[0] != '/')
             continue;
-        if (!declared(x->module_id)) {
-            putf(&req, "M %u %s ", x->module_id, x->build_id ? x->build_id : "-");
-            put_path(&req, x->module);
-            put(&req, "\n", 1);
-            mark_declared(x->module_id);
-        }
+        declare(&req, x->module_id, x->module, x->build_id);
         putf(&req, "F %u %lx\n", x->module_id, (unsigned long)x->offset);
         todo[nframes++] = (struct symbol *)x;
     }
@@ -675,24 +724,14 @@ bool symclient_resolve(struct symbol *const *s, size_t n, char *why, size_t cap)
     if (req.oom) {
         diag_format(sc.why, sizeof sc.why, "out of memory");
     } else if (nframes) {
-        if (options.debuginfod && !sc.deadline)
-            sc.deadline = now() + options.debuginfod_timeout + 5;
-        double limit = now() + ANSWER_LIMIT;
-        if (sc.deadline && sc.deadline > now())
-            limit = sc.deadline + ANSWER_LIMIT / 6;
-        if (send_all(req.p, req.len, limit) && read_answers(todo, nframes, limit, nframes)) {
+        double limit = answer_limit(ANSWER_LIMIT);
+        char waiting[128];
+        diag_format(waiting, sizeof waiting, "naming %zu frame(s) with " PROGRAM "; the report "
+                    "waits for it", nframes);
+        if (send_all(req.p, req.len, limit) && read_answers(todo, nframes, limit, waiting, NULL))
             ok = true;
-        } else {
-            /* Its end of the socket closed as it died: a moment for the kernel to say so. */
-            bool exited = helper_ended(200);
-            if (exited)
-                diag_format(sc.why, sizeof sc.why, PROGRAM " ended without answering");
-            else
-                diag_format(sc.why, sizeof sc.why, PROGRAM " did not answer in time");
-            /* One that hung would hang again: not asked twice. */
-            sc.broken = !exited;
-            stop_helper(!exited);
-        }
+        else
+            helper_failed();
     } else {
         ok = true;
     }
@@ -702,6 +741,143 @@ out:
         diag_format(why, cap, "%s", sc.why);
     if (req.p)
         pages_free(req.p, req.cap);
+    spin_unlock(&sc.lock);
+    tls_guard = guard;
+    return ok;
+}
+
+/* ---- a profile batch ------------------------------------------------------------------ */
+
+/* The P line's first bytes carry the file's descriptor (SCM_RIGHTS): the helper writes the
+ * file the host opened, under chan_open's rules, and no profile passes through the host. */
+static bool send_with_fd(const char *p, size_t n, int fd, double limit)
+{
+    for (;;) {
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } ctl;
+        memset(&ctl, 0, sizeof ctl);
+        struct iovec iov = { (void *)p, n };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                              .msg_controllen = sizeof ctl.buf };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof fd);
+        ssize_t w = sendmsg(sc.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0)
+            return send_all(p + w, n - (size_t)w, limit);
+        if (w < 0 && errno != EINTR && errno != EAGAIN)
+            return false;
+        struct pollfd pf = { sc.fd, POLLOUT, 0 };
+        int ms = (int)((limit - now()) * 1000);
+        if (ms <= 0 || (poll(&pf, 1, ms) <= 0 && errno != EINTR))
+            return false;
+    }
+}
+
+/* The request goes out as it is built, a megabyte at a time: a profile of many stacks is
+ * never held whole (the helper reads a batch to its end before it answers). */
+struct stream {
+    struct buf b;
+    int fd;                    /* to send with the first bytes; -1 once sent */
+    double limit;
+    bool failed;
+};
+
+static void stream_flush(struct stream *st)
+{
+    if (st->failed || st->b.oom || !st->b.len)
+        return;
+    bool ok = st->fd >= 0 ? send_with_fd(st->b.p, st->b.len, st->fd, st->limit)
+                          : send_all(st->b.p, st->b.len, st->limit);
+    st->fd = -1;
+    st->failed = !ok;
+    st->b.len = 0;
+}
+
+bool symclient_profile(int fd, const struct profile_head *h, const struct profile_sample *s,
+                       size_t n, uint64_t *bytes, char *why, size_t cap)
+{
+    unsigned guard = tls_guard;
+    tls_guard = 1;
+    spin_lock(&sc.lock);
+    bool ok = false;
+    struct stream st = { .fd = fd };
+    uint32_t nmods = modules_count();
+    uint8_t *used = NULL;
+    if (!helper_ready())
+        goto out;
+    used = pages_alloc(nmods + 1);
+    if (!used) {
+        diag_format(sc.why, sizeof sc.why, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (unsigned k = 0; k < s[i].nframes; k++) {
+            const struct symbol *x = s[i].frame[k];
+            if (x->has_module && x->module && x->module[0] == '/' && x->module_id < nmods)
+                used[x->module_id] = 1;
+        }
+    st.limit = answer_limit(2 * ANSWER_LIMIT);
+    putf(&st.b, "P %lu %lu %lu %d\n", (unsigned long)h->time_ns, (unsigned long)h->duration_ns,
+         (unsigned long)h->period, h->names ? 1 : 0);
+    /* The main program's mapping first, as pprof wants it. */
+    for (int pass = 0; pass < 2; pass++)
+        for (uint32_t id = 0; id < nmods; id++) {
+            struct module m;
+            if (!used[id] || !module_by_id(id, &m) || m.is_main != !pass)
+                continue;
+            declare(&st.b, id, m.path, m.build_id);
+            putf(&st.b, "A %u %lx %lx %lx\n", id, (unsigned long)m.start, (unsigned long)m.end,
+                 (unsigned long)m.base);
+            used[id] = 2;
+        }
+    for (size_t i = 0; i < n && !st.failed; i++) {
+        const struct profile_sample *x = &s[i];
+        putf(&st.b, "S %lu %lu %lu %lu", (unsigned long)x->value[0], (unsigned long)x->value[1],
+             (unsigned long)x->value[2], (unsigned long)x->value[3]);
+        for (unsigned k = 0; k < x->nframes; k++) {
+            const struct symbol *f = x->frame[k];
+            if (f->has_module && f->module_id < nmods && used[f->module_id] == 2)
+                putf(&st.b, " %u:%lx", f->module_id, (unsigned long)f->offset);
+            else
+                putf(&st.b, " @%lx", (unsigned long)f->addr);
+        }
+        put(&st.b, "\n", 1);
+        if (st.b.len >= (1u << 20))
+            stream_flush(&st);
+    }
+    put(&st.b, "E\n", 2);
+    stream_flush(&st);
+    if (st.b.oom) {
+        /* The helper has a batch without its end: it is stopped, and started anew. */
+        diag_format(sc.why, sizeof sc.why, "out of memory");
+        stop_helper(true);
+        goto out;
+    }
+    struct p_answer pa = { 0 };
+    if (!st.failed && read_answers(NULL, 0, st.limit, "writing the pprof profile with "
+                                   PROGRAM "; the report waits for it", &pa)) {
+        ok = pa.ok;
+        if (!pa.seen)   /* it ended the batch all the same: it knows no profile batch */
+            diag_format(sc.why, sizeof sc.why, PROGRAM " does not write pprof profiles "
+                        "(not the one of this version of mallocspy?)");
+        else if (!ok)
+            diag_format(sc.why, sizeof sc.why, "%s", pa.why);
+        *bytes = pa.bytes;
+    } else {
+        helper_failed();
+    }
+out:
+    if (!ok)
+        diag_format(why, cap, "%s", sc.why);
+    if (used)
+        pages_free(used, nmods + 1);
+    if (st.b.p)
+        pages_free(st.b.p, st.b.cap);
     spin_unlock(&sc.lock);
     tls_guard = guard;
     return ok;

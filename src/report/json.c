@@ -8,6 +8,7 @@
 #include "base/options.h"
 #include "base/tags.h"
 #include "core/blocks.h"
+#include "core/dispatch.h"
 #include "core/heaps.h"
 #include "core/sites.h"
 #include "leaks/suppress.h"
@@ -36,7 +37,7 @@ static void json_where(struct writer *w, uint32_t heap, uint32_t tag)
 }
 
 static const char *const kind_name[NKINDS] = { "definite", "indirect", "reachable",
-                                                "suppressed", "mapping", "pool" };
+                                                "suppressed", "mapping", "pool", "unknown" };
 
 void report_write_json(struct writer *w, struct report *r)
 {
@@ -62,10 +63,20 @@ void report_write_json(struct writer *w, struct report *r)
           (unsigned long)r->bytes[KIND_REACHABLE], (unsigned long)r->blocks[KIND_REACHABLE],
           (unsigned long)r->bytes[KIND_SUPPRESSED], (unsigned long)r->blocks[KIND_SUPPRESSED]);
     w_fmt(w, "\"mapping_bytes\":%lu,\"mapping_blocks\":%lu,\"pool_bytes\":%lu,"
-             "\"pool_blocks\":%lu,\"errors\":%u},\n",
+             "\"pool_blocks\":%lu,\"unknown_bytes\":%lu,\"unknown_blocks\":%lu,"
+             "\"errors\":%u},\n",
           (unsigned long)r->bytes[KIND_MAPPING], (unsigned long)r->blocks[KIND_MAPPING],
           (unsigned long)r->bytes[KIND_POOL], (unsigned long)r->blocks[KIND_POOL],
+          (unsigned long)r->bytes[KIND_UNKNOWN], (unsigned long)r->blocks[KIND_UNKNOWN],
           errors_count());
+    /* Sampling: what the counts stand for. */
+    if (core_sampling())
+        w_fmt(w, "\"sampling\":{\"sample_bytes\":%zu,\"estimates\":[\"profile\",\"sites\","
+                 "\"growth\",\"summary.allocations\",\"summary.frees\",\"summary.peak_bytes\"]},\n",
+              core_sample_bytes);
+    else
+        w_str(w, "\"sampling\":null,\n");
+    growth_write_json(w, r);
     w_str(w, "\"leaks\":[");
     bool first = true;
     for (size_t i = 0; i < r->ng; i++) {
@@ -91,8 +102,14 @@ void report_write_json(struct writer *w, struct report *r)
     w_str(w, "],\n\"errors\":[");
     errors_write_json(w, r->sym);
     w_str(w, "],\n\"suppressions\":[");
+    bool firsts = true;
     for (unsigned k = 0; r->supp && k < r->supp->n; k++) {
-        w_str(w, k ? ",{\"pattern\":" : "{\"pattern\":");
+        /* The default file's patterns only when they did something: a report lists what
+         * the user asked for, and what silenced part of the program. */
+        if (r->supp->s[k].builtin && !r->supp->s[k].hits)
+            continue;
+        w_str(w, firsts ? "{\"pattern\":" : ",{\"pattern\":");
+        firsts = false;
         w_json_str(w, r->supp->s[k].pattern);
         w_fmt(w, ",\"blocks\":%lu,\"bytes\":%lu}", (unsigned long)r->supp->s[k].hits,
               (unsigned long)r->supp->s[k].bytes);

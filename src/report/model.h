@@ -21,7 +21,22 @@ struct group {
     bool mapping;              /* page mappings, not heap blocks */
 };
 
+/* What grew since the previous snapshot, by stack: the change in live blocks and bytes,
+ * and of those live now, how many were allocated since. */
+struct growth {
+    uint32_t stack;
+    uint64_t blocks, bytes;
+    uint64_t new_blocks, new_bytes;
+};
+
 struct report {
+    unsigned number;           /* snapshots 1, 2...; the report at exit after the last */
+    bool at_exit;
+    double seconds;            /* since start-up */
+    double since;              /* when the previous snapshot was taken (0: start-up) */
+    struct growth *gr;         /* largest first */
+    size_t ngr, capgr;
+    uint64_t grow_blocks, grow_bytes;
     struct snapshot snap;
     struct leak_graph graph;
     struct scan_stats stats;
@@ -60,6 +75,9 @@ void report_write_json(struct writer *w, struct report *r);
 void profile_write_text(struct writer *w, struct report *r);
 void profile_write_json(struct writer *w, struct report *r);
 void profile_write_timeline(struct writer *w);
+/* report=growth's text; the JSON report's "snapshot" and "growth". */
+void growth_write_text(struct writer *w, struct report *r);
+void growth_write_json(struct writer *w, struct report *r);
 /* folded_path and flamegraph_path: the leaks, or the profile, by `weight`.  NULL when none
  * is asked (or out of memory); *n items, *cap to free with pictures_free. */
 struct fg_item *pictures_items(struct report *r, size_t *n, size_t *cap);

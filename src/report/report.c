@@ -32,11 +32,19 @@
 #include "output/writer.h"
 #include "report/model.h"
 #include "report/pictures.h"
+#include "report/pprof.h"
 #include "report/report.h"
 #include "stacks/stacks.h"
 #include "stacks/unwind.h"
 
 static spinlock report_lock = SPIN_INIT;   /* one report at a time */
+static bool report_exited;                 /* the report at exit is written: no more pprof
+                                              profiles (under report_lock) */
+
+/* The mean bytes between two sampled allocations, for the pprof profiles; 0 while every
+ * allocation is counted.  Sampling (sample_bytes=) is to give its period here. */
+/* pprof's period: the mean sampling interval in bytes, 0 when every block is recorded. */
+static uint64_t sample_period(void) { return core_sample_bytes; }
 
 /* ---- grouping ---------------------------------------------------------------------------- */
 
@@ -60,7 +68,7 @@ static void group_blocks(struct report *r)
         const struct snap_block *b = &r->snap.b[i];
         const struct site *st = site_by_id(b->site);
         uint32_t stack = st ? st->key.stack : 0;
-        uint32_t heap = st ? st->key.heap : 0, tag = st ? (uint32_t)st->key.tag : 0;
+        uint32_t heap = st ? st->key.heap : 0, tag = st ? st->key.tag : 0;
         size_t h = (size_t)group_hash(stack, b->kind, heap, tag) & (cap - 1);
         for (;;) {
             uint32_t gi = slot[h];
@@ -214,14 +222,102 @@ static uint64_t rss_peak_now(void)
     return kb * 1024;
 }
 
-static bool build(struct report *r, const struct scan_entry *entry, pid_t exclude)
+/* ---- snapshots ---------------------------------------------------------------------------- */
+
+static struct {
+    unsigned taken;            /* snapshots so far (reports of a running process) */
+    double start, last;        /* start-up, and the last snapshot (monotonic seconds) */
+} shots;
+
+static bool growth_before(const void *pa, const void *pb)
+{
+    const struct growth *a = pa, *b = pb;
+    return a->bytes != b->bytes ? a->bytes > b->bytes : a->stack < b->stack;
+}
+
+/* Live blocks and bytes per stack at the previous snapshot (index: stack id). */
+struct live { uint64_t blocks, bytes; };
+static struct {
+    struct live *by_stack;
+    size_t n;
+} prev;
+
+/* What grew since the previous snapshot, by stack: live bytes now minus live bytes then
+ * (a site that keeps a steady amount live, freeing as it allocates, does not show), with
+ * how much of it was allocated since then (the blocks of the window that ended). */
+static void growth(struct report *r, uint32_t window)
+{
+    size_t nstacks = (size_t)stacks_count() + 1;
+    struct live *cur = pages_alloc(nstacks * sizeof *cur);
+    struct live *fresh = pages_alloc(nstacks * sizeof *fresh);
+    if (!cur || !fresh) {
+        if (cur)
+            pages_free(cur, nstacks * sizeof *cur);
+        if (fresh)
+            pages_free(fresh, nstacks * sizeof *fresh);
+        return;
+    }
+    for (size_t i = 0; i < r->snap.n; i++) {
+        const struct snap_block *b = &r->snap.b[i];
+        const struct site *st = site_by_id(b->site);
+        if (!st || (b->flags & SNAP_MAPPING) || st->key.stack >= nstacks)
+            continue;
+        /* Sampling: each block stands for more. */
+        uint64_t n = core_sampling() ? (uint64_t)(core_sample_weight_count(b->size) + 0.5) : 1;
+        uint64_t bytes = core_sample_weight_bytes(b->size);
+        cur[st->key.stack].blocks += n;
+        cur[st->key.stack].bytes += bytes;
+        if (st->key.epoch == window) {
+            fresh[st->key.stack].blocks += n;
+            fresh[st->key.stack].bytes += bytes;
+        }
+    }
+    for (size_t k = 0; k < nstacks; k++) {
+        struct live was = k < prev.n ? prev.by_stack[k] : (struct live){ 0, 0 };
+        if (cur[k].bytes <= was.bytes)
+            continue;
+        if (!arena_reserve(&r->gr, r->ngr, &r->capgr, sizeof *r->gr, 64))
+            break;
+        r->gr[r->ngr++] = (struct growth){ (uint32_t)k,
+                                           cur[k].blocks > was.blocks ? cur[k].blocks - was.blocks
+                                                                      : 0,
+                                           cur[k].bytes - was.bytes, fresh[k].blocks,
+                                           fresh[k].bytes };
+        r->grow_blocks += r->gr[r->ngr - 1].blocks;
+        r->grow_bytes += r->gr[r->ngr - 1].bytes;
+    }
+    pages_free(fresh, nstacks * sizeof *fresh);
+    if (prev.by_stack)
+        pages_free(prev.by_stack, prev.n * sizeof *prev.by_stack);
+    prev.by_stack = cur;
+    prev.n = nstacks;
+    sort_small(r->gr, r->ngr, sizeof *r->gr, growth_before);
+}
+
+static bool build(struct report *r, const struct scan_entry *entry, pid_t exclude, bool at_exit)
 {
     memset(r, 0, sizeof *r);
+    /* A snapshot: from here, new blocks belong to the next window. */
+    uint32_t window = sites_new_window();
+    double now = seconds();
+    r->at_exit = at_exit;
+    r->number = at_exit ? shots.taken + 1 : ++shots.taken;
+    r->seconds = now - shots.start;
+    r->since = shots.last ? shots.last - shots.start : 0;
+    shots.last = now;
+    chan_set_number(at_exit ? 0 : r->number);
     r->tracking_bytes = arena_bytes() + blocks_map_bytes();
     r->rss_peak = rss_peak_now();
     double t0 = seconds();
     r->scan_ok = scan_classify(&r->snap, &r->graph, entry, exclude, &r->stats);
     r->scan_seconds = seconds() - t0;
+    if (core_sampling()) {
+        /* Only sampled blocks are known: one that no root reaches through them may still
+         * be held by unsampled memory.  None is called leaked. */
+        for (size_t i = 0; i < r->snap.n; i++)
+            if (r->snap.b[i].kind == KIND_DEFINITE || r->snap.b[i].kind == KIND_INDIRECT)
+                r->snap.b[i].kind = KIND_UNKNOWN;
+    }
     if (!r->scan_ok)
         diag_warn("out of memory while scanning for leaks; the report may list reachable "
                 "blocks as leaked");
@@ -230,9 +326,12 @@ static bool build(struct report *r, const struct scan_entry *entry, pid_t exclud
                 "they ran; blocks only they hold may be reported as leaked",
                 r->stats.threads_unscanned);
     r->sym = symbolizer_new();
-    if (options.suppressions[0])
-        r->supp = supp_load(options.suppressions);
-    if (r->supp && r->supp->n && r->sym) {
+    r->supp = supp_load(options.suppressions, options.use_default_suppressions);
+    /* Only leaks are matched: a process without any starts no symbolizer for them. */
+    bool any = false;
+    for (size_t i = 0; i < r->snap.n && !any; i++)
+        any = r->snap.b[i].kind == KIND_DEFINITE || r->snap.b[i].kind == KIND_MAPPING;
+    if (any && r->supp && r->supp->n && r->sym) {
         struct supp_ctx c = { r, NULL, stacks_count() + 1 };
         c.by_stack = pages_alloc(c.nstacks * sizeof *c.by_stack);
         if (c.by_stack) {
@@ -269,7 +368,8 @@ static bool build(struct report *r, const struct scan_entry *entry, pid_t exclud
     }
     sort_small(r->g, r->ng, sizeof *r->g, group_before);
     tally(r);
-    if (options.report == REPORT_PROFILE || options.json_path[0] ||
+    growth(r, window);
+    if (options.report == REPORT_PROFILE || options.json_path[0] || options.pprof_path[0] ||
         ((options.folded_path[0] || options.flamegraph_path[0]) && options.weight != W_LEAKED))
         r->ps = tracker_profile(&r->nps, &r->psum);
     return true;
@@ -282,6 +382,8 @@ static void release(struct report *r)
         pages_free(r->graph.edge, r->graph.capedge * sizeof *r->graph.edge);
     if (r->g)
         arena_free(r->g, r->capg * sizeof *r->g);
+    if (r->gr)
+        arena_free(r->gr, r->capgr * sizeof *r->gr);
     symbolizer_free(r->sym);
     supp_free(r->supp);
     tracker_profile_free(r->ps, r->nps);
@@ -318,7 +420,8 @@ static bool needs_names(const struct report *r, bool text, bool json, bool pictu
     return pictures || errors_count() || ((text || json) && leaks) ||
            (json && options.symbolize == SYMBOLIZE_ALL) ||
            (json && heap_leaks_count()) ||
-           (text && options.report == REPORT_PROFILE && tracker_active());
+           (text && options.report == REPORT_PROFILE && tracker_active()) ||
+           (text && options.report == REPORT_GROWTH && r->ngr);
 }
 
 /* The report is written once into nothing, to learn which frames it prints; they are named
@@ -349,7 +452,7 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
 {
     /* Redzones and the quarantine are checked by every report, and at exit. */
     detectors_check_all();
-    if (!core_table_complete()) {
+    if (!tracker_active()) {
         /* No leak tracking: only the errors found, and their exit status. */
         if (at_exit && options.json_path[0]) {
             unsigned guard = tls_guard;
@@ -372,12 +475,17 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
     unsigned guard = tls_guard;
     tls_guard = 1;
     spin_lock(&report_lock);
+    tracker_settle();
     if (at_exit)
         tracker_timeline_end();
     struct report r;
     double t0 = seconds();
-    build(&r, entry, report_signal_thread());
+    build(&r, entry, report_signal_thread(), at_exit);
     long leaked_n = (long)report_leaked(r.blocks);
+    diag_note("%s: %zu live block(s) scanned in %lu ms; %ld leaked, %lu suppressed, %lu "
+              "still reachable", at_exit ? "at exit" : "report", r.snap.n,
+              (unsigned long)(r.scan_seconds * 1000), leaked_n,
+              (unsigned long)r.blocks[KIND_SUPPRESSED], (unsigned long)r.blocks[KIND_REACHABLE]);
     /* Nothing to say goes unsaid on the program's stderr (LeakSanitizer's way); a log the
      * user named, or a stream, still gets the summary line. */
     bool quiet = !stream && options.report == REPORT_QUIET;
@@ -397,7 +505,10 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
         report_write_text(&w, &r);
         w_close(&w);
     } else {
-        if (text) {
+        if (text && !at_exit && strstr(options.log_path, "%n")) {
+            /* A log per snapshot: this one's own file. */
+            write_file(options.log_path, &r, false);
+        } else if (text) {
             /* The text log stays open for the process: errors found while it ran come
              * before the report, and snapshot reports follow one another. */
             int fd = chan_log_fd();
@@ -418,9 +529,16 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
                 diag_warn("writing the pictures (%zu stacks)", nit);
             pictures_write(&r, it, nit);
         }
+        if (options.pprof_path[0]) {
+            if (seconds() - t0 > 1.0)
+                diag_warn("writing the pprof profile");
+            pprof_write(&r.snap, r.ps, r.nps, sample_period());
+        }
     }
     pictures_free(it, capit);
     release(&r);
+    if (at_exit)
+        report_exited = true;
     spin_unlock(&report_lock);
     tls_guard = guard;
     int status = 0;
@@ -435,6 +553,18 @@ long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry)
         _exit(status);
     }
     return leaked_n;
+}
+
+void report_pprof_now(void)
+{
+    unsigned guard = tls_guard;
+    tls_guard = 1;
+    spin_lock(&report_lock);
+    /* One begun after the report at exit could be cut short by the process's end. */
+    if (!report_exited)
+        pprof_write(NULL, NULL, 0, sample_period());
+    spin_unlock(&report_lock);
+    tls_guard = guard;
 }
 
 /* At exit the stack below exit()'s caller holds only libc's exit path, whose frames are
@@ -499,7 +629,12 @@ extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
  * __libc_start_main registers the loader's destructors, it runs after them. */
 void report_register_exit(void)
 {
+    shots.start = seconds();
     __cxa_atexit(report_at_exit, NULL, NULL);
 }
 
-void report_fork_child(void) { spin_reset(&report_lock); }
+void report_fork_child(void)
+{
+    spin_reset(&report_lock);
+    pprof_fork_child();
+}

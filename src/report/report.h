@@ -15,11 +15,15 @@ struct scan_entry;
  * number of leaked (definite plus indirect, not suppressed) blocks, or -1 when leak
  * checking is off. */
 long report_run(bool at_exit, FILE *stream, const struct scan_entry *entry);
+/* pprof_interval: a pprof profile of the running process, between reports (no thread is
+ * stopped: the live blocks are read from the block map). */
+void report_pprof_now(void);
 /* The report runs at exit, after the program's destructors and the loader's. */
 void report_register_exit(void);
 void report_fork_child(void);
 
-/* report_signal: starts the thread that writes a report when the signal comes. */
+/* report_signal and pprof_interval: starts the thread that writes a report when the
+ * signal comes, and a pprof profile every interval. */
 void report_signal_start(void);
 /* That thread (not stopped by a scan, holds no roots); 0 if none. */
 pid_t report_signal_thread(void);

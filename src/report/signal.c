@@ -1,12 +1,16 @@
 /* report_signal: a signal asks a running process for a leak report.  The handler only
  * writes to an eventfd; a thread of mallocspy's waits on it and writes the report, so the
  * program is stopped only while the scan itself runs.  The thread is mallocspy's own: it
- * is not stopped by the scan and its stack is not a root. */
+ * is not stopped by the scan and its stack is not a root.  With pprof_interval, the same
+ * thread wakes every interval to write a pprof profile: no timer signal reaches the
+ * program, and no thread of its is stopped for it. */
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -31,6 +35,13 @@ static void on_signal(int sig)
     errno = saved;
 }
 
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 static void *reporter(void *arg)
 {
     (void)arg;
@@ -39,10 +50,29 @@ static void *reporter(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     atomic_store(&rs.tid, (int)syscall(SYS_gettid));
     int fd = rs.fd;
+    bool pprof = options.pprof_interval && options.pprof_path[0];
+    double every = options.pprof_interval, next = now() + every;
     for (;;) {
+        int ms = -1;
+        if (pprof) {
+            double left = next - now();
+            ms = left <= 0 ? 0 : left > 86400 ? 86400000 : (int)(left * 1000) + 1;
+        }
+        struct pollfd p = { fd, POLLIN, 0 };
+        int r = poll(&p, 1, ms);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0 || (pprof && now() >= next)) {
+            report_pprof_now();
+            /* A slow profile skips the intervals it overran rather than catch up. */
+            next += every;
+            if (next <= now())
+                next = now() + every;
+            continue;
+        }
         uint64_t v;
         ssize_t n = read(fd, &v, sizeof v);
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n != sizeof v)
             return NULL;
@@ -56,7 +86,8 @@ pid_t report_signal_thread(void) { return rs.fd >= 0 ? (pid_t)atomic_load(&rs.ti
 
 void report_signal_start(void)
 {
-    if (!options.report_signal || !options.leak_check)
+    bool interval = options.pprof_interval && options.pprof_path[0];
+    if ((!options.report_signal && !interval) || !options.leak_check)
         return;
     unsigned guard = tls_guard;
     tls_guard = 1;
@@ -67,11 +98,12 @@ void report_signal_start(void)
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
     if (rs.fd < 0 || pthread_create(&t, &attr, reporter, NULL) != 0) {
-        diag_warn("cannot start the thread that answers report_signal: %s", strerror(errno));
+        diag_warn("cannot start the thread that answers %s: %s",
+                  options.report_signal ? "report_signal" : "pprof_interval", strerror(errno));
         if (rs.fd >= 0)
             close(rs.fd);
         rs.fd = -1;
-    } else {
+    } else if (options.report_signal) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_signal;

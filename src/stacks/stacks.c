@@ -37,6 +37,7 @@
 #define KEY_DEPTH_MAX 12            /* more for a call site whose chains share them */
 #define MEMO 65536                  /* entries of the per-thread rule memo; a power of two */
 #define DEPTHS 1024                 /* entries of the per-thread table of key depths */
+#define EXACT 512                   /* entries of the per-thread table by exact position */
 
 struct check {
     int32_t off;                    /* slot address minus the caller's CFA */
@@ -73,9 +74,18 @@ struct key_depth {
     uint32_t depth;
 };
 
+/* A chain by where it was last seen: its first return address and its CFA.  A loop that
+ * allocates at one place finds its chain here with two loads and a compare, before any
+ * key is computed; the entry is validated as any other. */
+struct exact {
+    uintptr_t ra0, cfa0;
+    struct chain_rec *rec;
+};
+
 struct stack_cache {
     uint32_t nsets;
     uint32_t epoch;                 /* ms_stack_epoch when the entries were made */
+    struct exact exact[EXACT];
     struct memo memo[MEMO];
     struct key_depth depths[DEPTHS];
     struct cache_way ways[];
@@ -179,8 +189,23 @@ static inline bool validate(const struct chain_rec *r, uintptr_t cfa0)
     return true;
 }
 
+static inline struct exact *exact_of(struct stack_cache *c, uintptr_t ra0, uintptr_t cfa0)
+{
+    uint64_t h = (ra0 ^ (cfa0 << 7)) * 0x9E3779B97F4A7C15ULL;
+    return &c->exact[h >> 55 & (EXACT - 1)];
+}
+
+/* A chain record goes (evicted): no exact entry may still point to it. */
+static void exact_forget(struct stack_cache *c, const struct chain_rec *r)
+{
+    for (unsigned i = 0; i < EXACT; i++)
+        if (c->exact[i].rec == r)
+            c->exact[i] = (struct exact){ 0 };
+}
+
 static void cache_clear(struct stack_cache *c)
 {
+    memset(c->exact, 0, sizeof c->exact);
     for (uint32_t i = 0; i < c->nsets * WAYS; i++) {
         if (c->ways[i].rec)
             arena_free(c->ways[i].rec, chain_size(c->ways[i].rec->nchecks));
@@ -381,10 +406,13 @@ static void cache_insert(struct stack_thread *t, struct stack_cache *c, uintptr_
     memcpy(cr->checks, chk, nchk * sizeof *chk);
     uint64_t key = chain_key(c, ra0, cfa0);
     struct cache_way *w = &c->ways[set_of(c, key) * WAYS];
-    if (w[WAYS - 1].rec)
+    if (w[WAYS - 1].rec) {
+        exact_forget(c, w[WAYS - 1].rec);
         arena_free(w[WAYS - 1].rec, chain_size(w[WAYS - 1].rec->nchecks));
+    }
     memmove(&w[1], &w[0], (WAYS - 1) * sizeof *w);
     w[0] = (struct cache_way){ ra0, key, cr };
+    *exact_of(c, ra0, cfa0) = (struct exact){ ra0, cfa0, cr };
     t->last_chain = cr;
 }
 
@@ -480,6 +508,12 @@ const struct stack_rec *stack_capture(void *fp)
             cache_clear(c);
             c->epoch = atomic_load(&st.epoch);
         } else {
+            struct exact *e = exact_of(c, ra0, cfa0);
+            if (likely(e->ra0 == ra0 && e->cfa0 == cfa0 && e->rec && validate(e->rec, cfa0))) {
+                t->hits++;
+                t->last_chain = e->rec;
+                return e->rec->stack;
+            }
             uint64_t key = chain_key(c, ra0, cfa0);
             struct cache_way *w = &c->ways[set_of(c, key) * WAYS];
             bool clash = false;
@@ -497,6 +531,7 @@ const struct stack_rec *stack_capture(void *fp)
                     w[0] = t;
                 }
                 t->last_chain = w[0].rec;
+                *e = (struct exact){ ra0, cfa0, w[0].rec };
                 return w[0].rec->stack;
             }
             if (clash)

@@ -8,7 +8,22 @@
  *   E                                         ends the batch
  *
  * answered, once the whole batch is read, by one "R <status> <n>[\t<function>\t<file>\t
- * <line>]*n" line per F line, in order, "W <message>" lines for the user's log, then "E". */
+ * <line>]*n" line per F line, in order, "W <message>" lines for the user's log, then "E".
+ *
+ * A profile batch (pprof_path) starts with a P line, which carries the descriptor of the
+ * file to write (SCM_RIGHTS, with the line's first byte: standard input is then a socket):
+ *
+ *   P <time_nanos> <duration_nanos> <period> <names 0|1>    starts a profile batch
+ *   A <modid> <start hex> <limit hex> <base hex>   where a declared module was in memory
+ *   S <alloc_objects> <alloc_space> <inuse_objects> <inuse_space> <frame>...
+ *                                                  one sample, its frames innermost first:
+ *                                                  <modid>:<offset hex>, or @<address hex>
+ *                                                  for an address in no module
+ *   E
+ *
+ * The helper names the frames (names 1) as it answers F lines, writes the gzip-compressed
+ * profile.proto into the file (profile.c) and closes it, and answers "P ok <bytes>" or
+ * "P failed <reason>" among its W lines, before the E. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -18,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,9 +67,12 @@ static struct {
     struct req *reqs;          /* the batch being read */
     size_t nreqs, capreqs;
     unsigned bad_lines;        /* malformed lines in this batch */
-    char in[65536];            /* standard input, read with read(2) */
+    char in[65536];            /* standard input, read with recvmsg (read if no socket) */
     size_t inpos, inlen;
     bool ineof;
+    bool not_socket;
+    int fds[8];                /* descriptors received and not yet taken by a P line */
+    unsigned nfds;
 } ms;
 
 void warn(const char *fmt, ...)
@@ -99,7 +118,7 @@ static void declare(uint32_t id, struct sym_module *mod)
     d->mod = mod;
 }
 
-static struct sym_module *declared(uint32_t id)
+struct sym_module *module_declared(uint32_t id)
 {
     if (!ms.capdecls)
         return NULL;
@@ -108,6 +127,57 @@ static struct sym_module *declared(uint32_t id)
 }
 
 /* ---- reading requests --------------------------------------------------------------------- */
+
+/* Reads standard input into ms.in; descriptors that come with it (a P line's file) are
+ * queued.  The bytes read so far end at the byte a descriptor came with, so the P line's
+ * descriptor is queued before the line is parsed. */
+static ssize_t refill(void)
+{
+    if (ms.not_socket)
+        return read(0, ms.in, sizeof ms.in);
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * 8)];
+    } ctl;
+    struct iovec iov = { ms.in, sizeof ms.in };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                          .msg_controllen = sizeof ctl.buf };
+    ssize_t r = recvmsg(0, &msg, MSG_CMSG_CLOEXEC);
+    if (r < 0 && errno == ENOTSOCK) {
+        ms.not_socket = true;
+        return read(0, ms.in, sizeof ms.in);
+    }
+    for (struct cmsghdr *c = r >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+            if (ms.nfds < sizeof ms.fds / sizeof ms.fds[0])
+                ms.fds[ms.nfds++] = fd;
+            else
+                close(fd);
+        }
+    }
+    return r;
+}
+
+/* The oldest descriptor received and not taken; -1 if none. */
+static int take_fd(void)
+{
+    if (!ms.nfds)
+        return -1;
+    int fd = ms.fds[0];
+    memmove(ms.fds, ms.fds + 1, --ms.nfds * sizeof ms.fds[0]);
+    return fd;
+}
+
+static void drop_fds(void)
+{
+    while (ms.nfds)
+        close(ms.fds[--ms.nfds]);
+}
 
 /* The next line of standard input into line (NUL-terminated, without its newline; the last
  * line may lack one): its length, -1 at the end of the input, -2 for a line too long (read
@@ -120,7 +190,7 @@ static long next_line(char *line)
         if (ms.inpos == ms.inlen) {
             if (ms.ineof)
                 break;
-            ssize_t r = read(0, ms.in, sizeof ms.in);
+            ssize_t r = refill();
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0) {
@@ -250,7 +320,7 @@ static void f_line(char *line, long len)
         add_req(NULL, 0);
         return;
     }
-    struct sym_module *m = declared((uint32_t)id);
+    struct sym_module *m = module_declared((uint32_t)id);
     if (!m)
         malformed(line, len, "module not declared");
     add_req(m, offset);
@@ -279,6 +349,12 @@ static bool read_batch(bool *ended)
             m_line(line, len);
         else if (!why && line[0] == 'F' && line[1] == ' ')
             f_line(line, len);
+        else if (!why && line[0] == 'P' && line[1] == ' ' && !profile_active())
+            profile_begin(line, take_fd());
+        else if (!why && line[0] == 'A' && line[1] == ' ' && profile_active())
+            profile_mapping(line);
+        else if (!why && line[0] == 'S' && (line[1] == ' ' || !line[1]) && profile_active())
+            profile_sample(line);
         else {
             malformed(line, len, why ? why : "unknown line");
             if (line[0] == 'F')
@@ -289,22 +365,23 @@ static bool read_batch(bool *ended)
 
 /* ---- answering --------------------------------------------------------------------------- */
 
+const struct sym_answer *lookup(struct sym_module *m, uint64_t offset, struct sym_answer *fresh)
+{
+    struct sym_cache *c = cache_for(module_build_id(m));
+    const struct sym_answer *known = cache_find(c, offset);
+    if (known)
+        return known;
+    enum sym_keep keep;
+    module_resolve(m, offset, fresh, &keep);
+    if (c && keep != KEEP_NOT)
+        cache_add(c, offset, fresh, keep == KEEP_FILE);
+    return fresh;
+}
+
 static void answer(const struct req *r)
 {
     struct sym_answer fresh = { 0 };
-    const struct sym_answer *a = &fresh;
-    if (r->mod) {
-        struct sym_cache *c = cache_for(module_build_id(r->mod));
-        const struct sym_answer *known = cache_find(c, r->offset);
-        if (known) {
-            a = known;
-        } else {
-            enum sym_keep keep;
-            module_resolve(r->mod, r->offset, &fresh, &keep);
-            if (c && keep != KEEP_NOT)
-                cache_add(c, r->offset, &fresh, keep == KEEP_FILE);
-        }
-    }
+    const struct sym_answer *a = r->mod ? lookup(r->mod, r->offset, &fresh) : &fresh;
     sbuf_printf(&ms.out, "R %s ", status_name(a->status));
     sbuf_frames(&ms.out, a);
     sbuf_add(&ms.out, "\n", 1);
@@ -312,7 +389,7 @@ static void answer(const struct req *r)
 }
 
 /* Writes the answers; false if standard output is gone (the host is). */
-static bool send(void)
+static bool send_answers(void)
 {
     const char *p = ms.out.p;
     size_t n = ms.out.len;
@@ -419,9 +496,14 @@ int main(int argc, char **argv)
             warn("%u more malformed request lines in this batch", ms.bad_lines - MAX_BAD_LINES);
         if (!ended)
             warn("the input ended inside a batch (no E line)");
+        /* An unfinished profile batch is not written: its samples may be cut short. */
+        if (profile_active() && ended)
+            profile_finish(&ms.out);
+        profile_reset();
+        drop_fds();
         cache_flush();
         sbuf_add(&ms.out, "E\n", 2);
-        if (!send())
+        if (!send_answers())
             return 1;
         if (!ended)
             break;

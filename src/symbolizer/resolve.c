@@ -254,6 +254,7 @@ struct sym_module *module_get(const char *path, const char *build_id)
 }
 
 const char *module_build_id(const struct sym_module *m) { return m->build_id; }
+const char *module_path(const struct sym_module *m) { return m->path; }
 
 static void unreport(struct sym_module *m)
 {

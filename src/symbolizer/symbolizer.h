@@ -66,6 +66,27 @@ bool parse_uint(const char *s, size_t len, unsigned long max, unsigned long *v);
 /* A W line for the user's log (printf-like; control characters become '?'), sent with the
  * answers of the batch being read or answered. */
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+struct sym_module;
+/* The module the host declared with this id (an M line); NULL if none or malformed. */
+struct sym_module *module_declared(uint32_t id);
+/* What is known of an offset of the module: from the cache, else resolved (into *fresh,
+ * which the caller clears) and kept as the cache allows. */
+const struct sym_answer *lookup(struct sym_module *m, uint64_t offset, struct sym_answer *fresh);
+
+/* ---- profile.c: the pprof profile of a profile batch ---------------------------------- */
+
+/* A P line starts a profile batch; fd (-1: none) is the file the host sent with it, which
+ * the profile is written to. */
+void profile_begin(const char *line, int fd);
+bool profile_active(void);
+/* Its A (where a module was in memory) and S (one sample) lines. */
+void profile_mapping(const char *line);
+void profile_sample(const char *line);
+/* Encodes, compresses and writes the profile, and appends the P answer line to `answer`;
+ * the batch's state is then gone. */
+void profile_finish(struct sbuf *answer);
+/* Drops a batch's state (and closes its file). */
+void profile_reset(void);
 
 /* ---- resolve.c ------------------------------------------------------------------------ */
 
@@ -82,6 +103,7 @@ struct sym_module;
  * gives the same module, so what was opened is opened once per session. */
 struct sym_module *module_get(const char *path, const char *build_id);
 const char *module_build_id(const struct sym_module *m);
+const char *module_path(const struct sym_module *m);
 /* Whether an answer may be kept for the module's build ID: not at all (the file was not
  * verified against it, or debuginfod ran late), for the session, or in the cache file too
  * (it came from debug information, which a later session could not better). */

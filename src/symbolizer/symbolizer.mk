@@ -5,8 +5,9 @@ SYM_SRC    := $(wildcard src/symbolizer/*.c)
 SYM_OBJ    := $(SYM_SRC:src/symbolizer/%.c=$(B)/symbolizer/%.o)
 SYM_BIN    := $(B)/mallocspy-symbolizer
 SYM_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) -DSYMBOLIZER_VERSION='"$(VERSION)"'
-# -lstdc++ for __cxa_demangle; libdebuginfod is dlopen'ed, only with --debuginfod.
-SYM_LIBS   := -ldw -lelf -ldl -lstdc++
+# -lstdc++ for __cxa_demangle, -lz for the pprof profiles' gzip; libdebuginfod is
+# dlopen'ed, only with --debuginfod.
+SYM_LIBS   := -ldw -lelf -lz -ldl -lstdc++
 
 all: $(SYM_BIN)
 
