@@ -179,6 +179,20 @@ START_TEST(test_install_multiarch)
     snprintf(line, sizeof line, "MALLOCSPY_LIBEXEC = \"%s/mallocspy\"", libdir);
     ck_assert_msg(file_has_line(p, line), "%s lacks %s", p, line);
 
+    /* The installed library reads the default suppressions two levels up, from
+     * <prefix>/share/mallocspy. */
+    char supp[PATH_MAX + 64], pre[PATH_MAX + 32];
+    snprintf(supp, sizeof supp, "%s/share/mallocspy/default.supp", prefix);
+    ck_assert_msg(is_regular(supp), "%s not installed", supp);
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s/libmallocspy.so", libdir);
+    const char *venv[] = { pre, "MALLOCSPY_OPTIONS=verbosity=1", NULL };
+    char *tv[] = { "true", NULL };
+    struct run v = run_tool(tv, venv);
+    snprintf(line, sizeof line, "'%s/../../share/mallocspy/default.supp'", libdir);
+    ck_assert_msg(v.status == 0 && strstr(v.err, line), "the installed library does not read "
+                  "%s:\n%s", line, v.err);
+    run_free(&v);
+
     /* The installed wrapper preloads the installed library, from anywhere. */
     char *work = tmp_dir("work");
     char bin[PATH_MAX], lib[PATH_MAX + 32];
