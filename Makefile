@@ -1,31 +1,40 @@
 # mallocspy: make builds build/libmallocspy.so; make check runs the test suite.
 CC      ?= gcc
 PREFIX  ?= /usr/local
+# Debian's multiarch directory, for instance: LIBDIR=/usr/lib/x86_64-linux-gnu.  The
+# symbolizer goes to $(libdir)/mallocspy, where the library looks for it beside itself.
+LIBDIR  ?= $(PREFIX)/lib
 DESTDIR ?=
 prefix  := $(PREFIX)
-libdir  := $(prefix)/lib
+libdir  := $(LIBDIR)
 incdir  := $(prefix)/include
 bindir  := $(prefix)/bin
 mandir  := $(prefix)/share/man
 datadir := $(prefix)/share/mallocspy
 pcdir   := $(libdir)/pkgconfig
+bashcompdir := $(prefix)/share/bash-completion/completions
 
 VERSION := $(shell sed -n 's/^\#define MALLOCSPY_VERSION "\(.*\)"/\1/p' include/mallocspy.h)
+# The ABI's number, in the soname: raised only when a change breaks programs linked with
+# -lmallocspy.  Names added to the API go into a new node of src/exports.map instead.
+SOVERSION := 0
+SONAME  := libmallocspy.so.$(SOVERSION)
 B := build
 
 WARN    := -Wall -Wextra -Werror
 # The library's own code: every function has its prototype in its module's header.
 LIBWARN := -Wmissing-prototypes -Wnested-externs -Wredundant-decls
+# CPPFLAGS and LDFLAGS as well, as dpkg-buildflags gives them for a package's hardening.
 CFLAGS  ?= -O2 -g
 BASE    := -std=gnu11 $(WARN) $(LIBWARN) -Iinclude -Isrc -D_GNU_SOURCE
 # The library is injected into other programs: hidden by default, no sanitizers, and
 # entry points keep their frame pointer (the stack cache starts from it).
-LIBCFLAGS := $(BASE) $(CFLAGS) -fPIC -fvisibility=hidden -fno-strict-aliasing \
+LIBCFLAGS := $(BASE) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -fno-strict-aliasing \
              -ftls-model=initial-exec -MMD -MP
 ENTRYFLAGS := -fno-omit-frame-pointer -fno-optimize-sibling-calls
 # The soname lets a program linked with -lmallocspy and run under the preload share the
 # one copy the preload brought in.
-LIBLDFLAGS := -shared -Wl,-soname,libmallocspy.so -Wl,--no-undefined -Wl,--version-script=src/exports.map -Wl,-z,now -Wl,-z,relro
+LIBLDFLAGS := -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,--version-script=src/exports.map -Wl,-z,now -Wl,-z,relro
 LIBS    := -ldl -lpthread -lm
 
 # One folder per layer (src/README); the symbolizer is a program of its own, and the
@@ -37,10 +46,14 @@ PRE     := $(wildcard preload/*.c)
 GEN     := $(B)/gen/flamegraph_template.c
 OBJ     := $(SRC:src/%.c=$(B)/src/%.o) $(PRE:preload/%.c=$(B)/preload/%.o) \
            $(B)/gen/flamegraph_template.o
+# The file itself, the soname's link (what the loader opens for a program linked with
+# -lmallocspy) and the development link (what -lmallocspy and LD_PRELOAD=libmallocspy.so
+# name).
+LIBFILE := $(B)/libmallocspy.so.$(VERSION)
 LIB     := $(B)/libmallocspy.so
 
 .PHONY: all deps check clean install install-lib install-headers install-bin install-man \
-        demo bench pictures
+        install-completion demo bench pictures deb
 all: deps $(LIB)
 
 deps:
@@ -66,8 +79,12 @@ $(GEN): scripts/flamegraph.svg
 $(B)/gen/flamegraph_template.o: $(GEN)
 	$(CC) $(LIBCFLAGS) -c $< -o $@
 
-$(LIB): $(OBJ) src/exports.map
-	$(CC) $(LIBLDFLAGS) -o $@ $(OBJ) $(LIBS)
+$(LIBFILE): $(OBJ) src/exports.map
+	$(CC) $(LIBLDFLAGS) $(LDFLAGS) -o $@ $(OBJ) $(LIBS)
+$(B)/$(SONAME): $(LIBFILE)
+	ln -sf $(<F) $@
+$(LIB): $(B)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 $(B)/preload $(B)/tests $(B)/tests/progs:
 	@mkdir -p $@
@@ -89,12 +106,14 @@ pictures: all $(B)/tests/examples/demo
 clean:
 	rm -rf $(B)
 
-install: install-lib install-headers install-bin install-man
+install: install-lib install-headers install-bin install-man install-completion
 # The library finds default.supp from its own directory: $(libdir)/../share/mallocspy (or
 # ../../share/mallocspy for a multiarch libdir), as in the source tree from build/.
 install-lib: all
 	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(pcdir) $(DESTDIR)$(datadir)
-	install -m 755 $(LIB) $(DESTDIR)$(libdir)/libmallocspy.so
+	install -m 644 $(LIBFILE) $(DESTDIR)$(libdir)/$(notdir $(LIBFILE))
+	ln -sf $(notdir $(LIBFILE)) $(DESTDIR)$(libdir)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libmallocspy.so
 	install -m 644 share/mallocspy/default.supp $(DESTDIR)$(datadir)/default.supp
 	sed -e 's|@prefix@|$(prefix)|' -e 's|@libdir@|$(libdir)|' -e 's|@includedir@|$(incdir)|' \
 	    -e 's|@VERSION@|$(VERSION)|' mallocspy.pc.in > $(DESTDIR)$(pcdir)/mallocspy.pc
@@ -122,6 +141,15 @@ install-man:
 	install -m 644 man/mallocspy.3 $(DESTDIR)$(mandir)/man3/mallocspy.3
 	install -m 644 man/mallocspy-com.3 $(DESTDIR)$(mandir)/man3/mallocspy-com.3
 	echo '.so man1/mallocspy.1' > $(DESTDIR)$(mandir)/man1/mallocspy-report.1
+# Completes the wrapper's options from its --help, so it needs no change when they do.
+install-completion:
+	install -d $(DESTDIR)$(bashcompdir)
+	install -m 644 scripts/mallocspy.bash-completion $(DESTDIR)$(bashcompdir)/mallocspy
+
+# Debian packages built from this tree (debian/), into $(B)/deb; lintian reads them.
+deb:
+	@scripts/deps.sh deb
+	scripts/deb.sh $(B)/deb
 
 # The benchmark of issue 5 (scripts/bench.py): mallocspy side by side with heaptrack,
 # LeakSanitizer and Valgrind; writes tests/bench/results.md.  Not a test: nothing here

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Makes sure the Debian packages the build (or, with "test", the test suite) needs are
-# installed: installs them when run as root, otherwise names the exact command to run.
+# Makes sure the Debian packages the build (or, with "test", the test suite; with "deb",
+# make deb) needs are installed: installs them when run as root, otherwise names the exact
+# command to run.
 set -e
 want_build="uthash-dev check libdw-dev libelf-dev zlib1g-dev pkg-config"
 # chromium renders the flame graphs in the test suite, as a user sees them; libc6-dbg is
@@ -11,13 +12,18 @@ want_build="uthash-dev check libdw-dev libelf-dev zlib1g-dev pkg-config"
 # reads the pprof profiles with go tool pprof (golang-go).  Every JSON report and SARIF
 # log the tests read is validated with python3-jsonschema.  check_procs runs make as a
 # parent, waits with pgrep (procps) and reuses pids in a namespace (unshare, from
-# util-linux).
+# util-linux).  check_package completes the wrapper's options with bash-completion loaded,
+# as a user's shell does.
 want_test="libjemalloc2 libtcmalloc-minimal4 python3 perl gcc g++ gdb valgrind binutils file
            chromium fonts-dejavu-core libc6-dbg libdebuginfod1
            openssl curl openssh-client nodejs openjdk-17-jdk-headless libc6-dev util-linux
-           golang-go python3-jsonschema make procps"
+           golang-go python3-jsonschema make procps bash-completion"
+# make deb: debhelper builds the packages (dpkg-buildpackage wants build-essential),
+# lintian checks them.
+want_deb="build-essential debhelper dpkg-dev lintian"
 case "$1" in
     test) want="$want_build $want_test" ;;
+    deb) want="$want_build $want_deb" ;;
     *) want="$want_build" ;;
 esac
 missing=""

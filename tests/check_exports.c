@@ -1,8 +1,10 @@
 /* The library's dynamic symbol table: it is loaded into arbitrary programs, so it may
  * export only the ms_ API, the allocator entry points it interposes and COM's six
  * functions (mallocspy/com.h); anything else could capture a symbol of the program's.
- * And none of the API may be missing.  src/exports.map names each one explicitly: it must
- * hold exactly the headers' functions and the entry points, and the library exactly it. */
+ * And none of the API may be missing.  src/exports.map names the API one by one, in
+ * version nodes: it must hold exactly the headers' functions, and the library exactly
+ * them at their node's version, plus the entry points unversioned (versioned, they would
+ * no longer interpose: see src/exports.map).  The soname is libmallocspy.so.0. */
 #include <check.h>
 #include <dlfcn.h>
 #include <link.h>
@@ -10,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ctype.h>
+
+#include "mallocspy.h"
 
 #include "testutil.h"
 
@@ -72,26 +77,40 @@ static bool allowed(const char *name)
     return false;
 }
 
+/* Names, each with a version: for a library's symbol what nm prints after the name
+ * ("@@MALLOCSPY_0.1", "@GLIBC_2.2.5", "" when unversioned); for src/exports.map the
+ * node that lists it. */
 struct syms {
     size_t n;
     char **name;
+    char **ver;
 };
+
+static void add_ver(struct syms *s, const char *name, size_t len, const char *ver)
+{
+    s->name = realloc(s->name, (s->n + 1) * sizeof *s->name);
+    s->ver = realloc(s->ver, (s->n + 1) * sizeof *s->ver);
+    s->name[s->n] = strndup(name, len);
+    s->ver[s->n++] = strdup(ver);
+}
 
 static void add(struct syms *s, const char *name, size_t len)
 {
-    s->name = realloc(s->name, (s->n + 1) * sizeof *s->name);
-    s->name[s->n++] = strndup(name, len);
+    add_ver(s, name, len, "");
 }
 
 static void syms_free(struct syms *s)
 {
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++) {
         free(s->name[i]);
+        free(s->ver[i]);
+    }
     free(s->name);
+    free(s->ver);
 }
 
-/* The defined dynamic symbols of `path` whose nm type is one of T W D B V i; the version
- * suffix (@VER, @@VER) is dropped. */
+/* The defined dynamic symbols of `path` whose nm type is one of T W D B V i, each with
+ * its version suffix (@VER, @@VER) apart. */
 static struct syms dynamic_symbols(const char *path)
 {
     char *argv[] = { "nm", "-D", "--defined-only", (char *)path, NULL };
@@ -99,7 +118,7 @@ static struct syms dynamic_symbols(const char *path)
     struct run r = run_cmd(argv, env, NULL);
     ck_assert_msg(r.status == 0, "nm -D --defined-only %s: status %d\n%s", path, r.status,
                   r.err);
-    struct syms s = { 0, NULL };
+    struct syms s = { 0, NULL, NULL };
     char *save = NULL;
     for (char *line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         /* "<address> <type> <name>"; 'A' version nodes and the like have no address in
@@ -110,20 +129,25 @@ static struct syms dynamic_symbols(const char *path)
         name++;
         if (!strchr("TWDBRVGSi", type) || !*name)
             continue;
-        name[strcspn(name, "@")] = 0;
-        s.name = realloc(s.name, (s.n + 1) * sizeof *s.name);
-        s.name[s.n++] = strdup(name);
+        size_t len = strcspn(name, "@");
+        add_ver(&s, name, len, name + len);
     }
     run_free(&r);
     return s;
 }
 
-static bool has(const struct syms *s, const char *name)
+/* The index of `name` in s, or -1. */
+static int find(const struct syms *s, const char *name)
 {
     for (size_t i = 0; i < s->n; i++)
         if (!strcmp(s->name[i], name))
-            return true;
-    return false;
+            return (int)i;
+    return -1;
+}
+
+static bool has(const struct syms *s, const char *name)
+{
+    return find(s, name) >= 0;
 }
 
 /* Every unexpected name, space-separated (malloc'd; "" when there is none). */
@@ -182,7 +206,7 @@ END_TEST
  * parenthesis, whose declaration ends with ';'. */
 static struct syms header_functions(const char *text, const char *file)
 {
-    struct syms s = { 0, NULL };
+    struct syms s = { 0, NULL, NULL };
     int braces = 0, parens = 0;
     const char *name = NULL;
     size_t nlen = 0;
@@ -251,37 +275,105 @@ static struct syms declared_in(const char *header)
     return s;
 }
 
-/* The names under `global:` in a version script, and whether any is a pattern. */
-static struct syms map_names(const char *path, bool *pattern)
+/* A version script's nodes, "NAME { global: names; [local: names;] } [PARENT];": every
+ * name under global: with its node's name, whether any is a pattern, whether any node has
+ * a local: section, and the nodes (name, then parent or "") in order. */
+struct version_map {
+    struct syms names;
+    struct syms nodes;
+    bool pattern, local;
+};
+
+static struct version_map read_map(const char *path)
 {
     char *text = read_file(path);
     ck_assert_msg(text, "cannot read %s", path);
-    struct syms s = { 0, NULL };
-    *pattern = false;
+    struct version_map m = { { 0, NULL, NULL }, { 0, NULL, NULL }, false, false };
     /* Comments out first. */
     for (char *c = strstr(text, "/*"); c; c = strstr(c, "/*")) {
         char *e = strstr(c + 2, "*/");
         ck_assert_msg(e, "unterminated comment in %s", path);
         memset(c, ' ', (size_t)(e + 2 - c));
     }
-    char *g = strstr(text, "global:"), *l = strstr(text, "local:");
-    ck_assert_msg(g && l && l > g, "%s has no global: and local: sections", path);
-    *l = 0;
-    for (char *save = NULL, *tok = strtok_r(g + 7, " \t\n;", &save); tok;
-         tok = strtok_r(NULL, " \t\n;", &save)) {
-        if (strpbrk(tok, "*?["))
-            *pattern = true;
-        add(&s, tok, strlen(tok));
+    /* Braces and semicolons as tokens of their own. */
+    char *spaced = calloc(3, strlen(text) + 1), *o = spaced;
+    for (const char *p = text; *p; p++) {
+        if (*p == '{' || *p == '}' || *p == ';') {
+            *o++ = ' ';
+            *o++ = *p;
+            *o++ = ' ';
+        } else {
+            *o++ = *p;
+        }
     }
+    enum { OUTSIDE, NAMED, IN_NODE, AFTER_NODE } state = OUTSIDE;
+    bool in_local = false;
+    char node[128] = "";
+    for (char *save = NULL, *tok = strtok_r(spaced, " \t\n", &save); tok;
+         tok = strtok_r(NULL, " \t\n", &save)) {
+        switch (state) {
+        case OUTSIDE:
+            ck_assert_msg(strcmp(tok, "{"), "%s: a node without a name (an anonymous "
+                          "version node leaves no room for versions)", path);
+            ck_assert_msg(strlen(tok) < sizeof node, "%s: node name too long", path);
+            snprintf(node, sizeof node, "%s", tok);
+            state = NAMED;
+            break;
+        case NAMED:
+            ck_assert_msg(!strcmp(tok, "{"), "%s: '{' expected after %s", path, node);
+            state = IN_NODE;
+            in_local = false;
+            break;
+        case IN_NODE:
+            if (!strcmp(tok, "}")) {
+                state = AFTER_NODE;
+                add_ver(&m.nodes, node, strlen(node), "");
+            } else if (!strcmp(tok, "global:")) {
+                in_local = false;
+            } else if (!strcmp(tok, "local:")) {
+                in_local = m.local = true;
+            } else if (strcmp(tok, ";") && !in_local) {
+                if (strpbrk(tok, "*?["))
+                    m.pattern = true;
+                add_ver(&m.names, tok, strlen(tok), node);
+            }
+            break;
+        case AFTER_NODE:
+            if (!strcmp(tok, ";")) {
+                state = OUTSIDE;
+            } else {
+                free(m.nodes.ver[m.nodes.n - 1]);
+                m.nodes.ver[m.nodes.n - 1] = strdup(tok);
+            }
+            break;
+        }
+    }
+    ck_assert_msg(state == OUTSIDE, "%s: unterminated node %s", path, node);
+    free(spaced);
     free(text);
-    return s;
+    return m;
+}
+
+static void map_free(struct version_map *m)
+{
+    syms_free(&m->names);
+    syms_free(&m->nodes);
+}
+
+/* Every entry point preload/ defines: the C allocator, the C++ operators, the mmap family
+ * and dlclose. */
+static bool entry_point(const char *name)
+{
+    return in_list(name, c_entry, N(c_entry)) || in_list(name, later, N(later)) ||
+           in_list(name, cxx, N(cxx));
 }
 
 START_TEST(test_map_is_explicit_and_matches_headers)
 {
-    bool pattern;
-    struct syms map = map_names(repo_file("src/exports.map"), &pattern);
-    ck_assert_msg(!pattern, "src/exports.map exports by pattern: list each name");
+    struct version_map vm = read_map(repo_file("src/exports.map"));
+    struct syms map = vm.names;
+    ck_assert_msg(!vm.pattern, "src/exports.map exports by pattern: list each name");
+    ck_assert_msg(map.n >= 25, "src/exports.map: only %zu names found", map.n);
     struct syms api = declared_in("include/mallocspy.h");
     struct syms com = declared_in("include/mallocspy/com.h");
     ck_assert_msg(api.n >= 25 && has(&api, "ms_alloc") && has(&api, "ms_spy_stack") &&
@@ -297,40 +389,218 @@ START_TEST(test_map_is_explicit_and_matches_headers)
         if (!has(&map, com.name[i]))
             snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s",
                      com.name[i]);
-    for (size_t i = 0; i < N(c_entry); i++)
-        if (!has(&map, c_entry[i]))
-            snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s",
-                     c_entry[i]);
-    /* ...and nothing but them and the interposed entry points. */
+    /* ...and nothing else: an entry point listed there would be versioned. */
+    char versioned[2048] = "";
     for (size_t i = 0; i < map.n; i++) {
         const char *n = map.name[i];
-        if (!has(&api, n) && !has(&com, n) && !in_list(n, c_entry, N(c_entry)) &&
-            !in_list(n, later, N(later)) && !in_list(n, cxx, N(cxx)))
+        if (entry_point(n))
+            snprintf(versioned + strlen(versioned), sizeof versioned - strlen(versioned),
+                     " %s", n);
+        else if (!has(&api, n) && !has(&com, n))
             snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " %s", n);
     }
     ck_assert_msg(!missing[0], "declared in the headers, not in src/exports.map:%s", missing);
-    ck_assert_msg(!extra[0], "in src/exports.map, neither API nor entry point:%s", extra);
-    syms_free(&map);
+    ck_assert_msg(!extra[0], "in src/exports.map, not in the headers:%s", extra);
+    ck_assert_msg(!versioned[0], "interposed entry points in a version node of "
+                  "src/exports.map (they would no longer interpose):%s", versioned);
+    map_free(&vm);
     syms_free(&api);
     syms_free(&com);
 }
 END_TEST
 
+/* Nodes named MALLOCSPY_<release>, the first with no parent and each later one inheriting
+ * the one before; no local: section, whose "*" would hide the entry points. */
+START_TEST(test_version_nodes)
+{
+    struct version_map vm = read_map(repo_file("src/exports.map"));
+    ck_assert_msg(vm.nodes.n >= 1, "src/exports.map has no version node");
+    ck_assert_msg(!vm.local, "src/exports.map has a local: section: the entry points, in "
+                  "no node, must stay exported (-fvisibility=hidden hides the rest)");
+    for (size_t i = 0; i < vm.nodes.n; i++) {
+        const char *n = vm.nodes.name[i];
+        size_t digits = strspn(n + 10, "0123456789.");
+        ck_assert_msg(!strncmp(n, "MALLOCSPY_", 10) && digits > 0 && !n[10 + digits] &&
+                      isdigit((unsigned char)n[10]) && n[9 + digits] != '.',
+                      "version node '%s' is not MALLOCSPY_<release>", n);
+        ck_assert_msg(!strcmp(vm.nodes.ver[i], i ? vm.nodes.name[i - 1] : ""),
+                      "version node %s inherits '%s', not the node before it", n,
+                      vm.nodes.ver[i]);
+    }
+    map_free(&vm);
+}
+END_TEST
+
+/* What differs between a library's exports and what it must export: the names of
+ * src/exports.map, each at its node's version as the default one (@@), and the entry
+ * points, unversioned; nothing else.  "" when nothing does. */
+static void exports_diff(const struct syms *lib, const struct syms *map, char *diff,
+                         size_t cap)
+{
+    diff[0] = 0;
+    for (size_t i = 0; i < map->n; i++) {
+        int k = find(lib, map->name[i]);
+        char want[160];
+        snprintf(want, sizeof want, "@@%s", map->ver[i]);
+        if (k < 0 || strcmp(lib->ver[k], want))
+            snprintf(diff + strlen(diff), cap - strlen(diff), " -%s%s", map->name[i], want);
+    }
+    for (size_t i = 0; i < N(c_entry) + N(later) + N(cxx); i++) {
+        const char *n = i < N(c_entry) ? c_entry[i]
+                      : i < N(c_entry) + N(later) ? later[i - N(c_entry)]
+                      : cxx[i - N(c_entry) - N(later)];
+        int k = find(lib, n);
+        if (k < 0 || lib->ver[k][0])
+            snprintf(diff + strlen(diff), cap - strlen(diff), " -%s", n);
+    }
+    for (size_t i = 0; i < lib->n; i++) {
+        int k = find(map, lib->name[i]);
+        char want[160];
+        snprintf(want, sizeof want, "@@%s", k >= 0 ? map->ver[k] : "");
+        if (k >= 0 ? strcmp(lib->ver[i], want) : !entry_point(lib->name[i]) || lib->ver[i][0])
+            snprintf(diff + strlen(diff), cap - strlen(diff), " +%s%s", lib->name[i],
+                     lib->ver[i]);
+    }
+}
+
 START_TEST(test_library_exports_exactly_the_map)
 {
-    bool pattern;
-    struct syms map = map_names(repo_file("src/exports.map"), &pattern);
+    struct version_map vm = read_map(repo_file("src/exports.map"));
     struct syms lib = dynamic_symbols(lib_path());
-    char diff[4096] = "";
-    for (size_t i = 0; i < map.n; i++)
-        if (!has(&lib, map.name[i]))
-            snprintf(diff + strlen(diff), sizeof diff - strlen(diff), " -%s", map.name[i]);
-    for (size_t i = 0; i < lib.n; i++)
-        if (!has(&map, lib.name[i]))
-            snprintf(diff + strlen(diff), sizeof diff - strlen(diff), " +%s", lib.name[i]);
-    ck_assert_msg(!diff[0], "the library's exports differ from src/exports.map:%s", diff);
-    syms_free(&map);
+    char diff[4096];
+    exports_diff(&lib, &vm.names, diff, sizeof diff);
+    ck_assert_msg(!diff[0], "the library's exports differ from src/exports.map and the "
+                  "entry points (- expected, + found):%s", diff);
+    map_free(&vm);
     syms_free(&lib);
+}
+END_TEST
+
+/* The comparison itself, on made-up tables: a versioned entry point, an API name without
+ * its version or at another, and a stray name are each caught. */
+START_TEST(test_version_check_fails)
+{
+    struct syms map = { 0, NULL, NULL };
+    add_ver(&map, "ms_alloc", 8, "MALLOCSPY_0.1");
+    static const char *const bad[][2] = {
+        { "malloc", "@@MALLOCSPY_0.1" },   /* would not interpose */
+        { "ms_alloc", "" },
+        { "ms_alloc", "@@MALLOCSPY_0.2" },
+        { "ms_alloc", "@MALLOCSPY_0.1" },  /* not the default version */
+        { "tracker_init", "" },
+    };
+    for (size_t b = 0; b < N(bad); b++) {
+        struct syms lib = { 0, NULL, NULL };
+        for (size_t i = 0; i < N(c_entry) + N(later) + N(cxx); i++) {
+            const char *n = i < N(c_entry) ? c_entry[i]
+                          : i < N(c_entry) + N(later) ? later[i - N(c_entry)]
+                          : cxx[i - N(c_entry) - N(later)];
+            if (strcmp(n, bad[b][0]))
+                add(&lib, n, strlen(n));
+        }
+        if (strcmp(bad[b][0], "ms_alloc"))
+            add_ver(&lib, "ms_alloc", 8, "@@MALLOCSPY_0.1");
+        add_ver(&lib, bad[b][0], strlen(bad[b][0]), bad[b][1]);
+        char diff[1024];
+        exports_diff(&lib, &map, diff, sizeof diff);
+        ck_assert_msg(diff[0], "%s%s passed the check", bad[b][0], bad[b][1]);
+        syms_free(&lib);
+    }
+    /* And the right table passes. */
+    struct syms lib = { 0, NULL, NULL };
+    for (size_t i = 0; i < N(c_entry) + N(later) + N(cxx); i++) {
+        const char *n = i < N(c_entry) ? c_entry[i]
+                      : i < N(c_entry) + N(later) ? later[i - N(c_entry)]
+                      : cxx[i - N(c_entry) - N(later)];
+        add(&lib, n, strlen(n));
+    }
+    add_ver(&lib, "ms_alloc", 8, "@@MALLOCSPY_0.1");
+    char diff[1024];
+    exports_diff(&lib, &map, diff, sizeof diff);
+    ck_assert_msg(!diff[0], "the right table fails the check:%s", diff);
+    syms_free(&lib);
+    syms_free(&map);
+}
+END_TEST
+
+/* The soname is libmallocspy.so.0, and this program (linked with -lmallocspy) loaded the
+ * library by it and recorded the version of the names it uses. */
+START_TEST(test_soname_and_needed_version)
+{
+    char *argv[] = { "readelf", "-d", "-W", (char *)lib_path(), NULL };
+    const char *env[] = { "LD_PRELOAD=", "LANG=C", "LC_ALL=C", NULL };
+    struct run r = run_cmd(argv, env, NULL);
+    ck_assert_msg(r.status == 0, "readelf -d: status %d\n%s", r.status, r.err);
+    ck_assert_msg(strstr(r.out, "Library soname: [libmallocspy.so.0]"), "soname:\n%s", r.out);
+    run_free(&r);
+
+    Dl_info info;
+    ck_assert(dladdr((void *)ms_alloc, &info) && info.dli_fname);
+    ck_assert_msg(ends_with(info.dli_fname, "/libmallocspy.so.0"),
+                  "this program loaded %s, not the soname", info.dli_fname);
+
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    ck_assert(n > 0);
+    self[n] = 0;
+    struct version_map vm = read_map(repo_file("src/exports.map"));
+    char *vargv[] = { "readelf", "-V", "-W", self, NULL };
+    r = run_cmd(vargv, env, NULL);
+    ck_assert_msg(r.status == 0, "readelf -V: status %d\n%s", r.status, r.err);
+    const char *file = strstr(r.out, "File: libmallocspy.so.0");
+    ck_assert_msg(file, "%s needs no version of libmallocspy.so.0:\n%s", self, r.out);
+    const char *next = strstr(file + 1, "File: ");
+    char want[160];
+    snprintf(want, sizeof want, "Name: %s", vm.nodes.name[0]);
+    const char *name = strstr(file, want);
+    ck_assert_msg(name && (!next || name < next), "%s needs no %s of libmallocspy.so.0:\n%s",
+                  self, vm.nodes.name[0], r.out);
+    run_free(&r);
+    map_free(&vm);
+}
+END_TEST
+
+/* How the loader binds: the API by its version, and this program's reference to malloc,
+ * which carries the C library's version as every program's does, to mallocspy's
+ * unversioned malloc. */
+START_TEST(test_versions_bind)
+{
+    struct version_map vm = read_map(repo_file("src/exports.map"));
+    void *api = dlsym(RTLD_DEFAULT, "ms_alloc");
+    ck_assert_ptr_nonnull(api);
+    ck_assert_ptr_eq(dlvsym(RTLD_DEFAULT, "ms_alloc", vm.nodes.name[0]), api);
+    ck_assert_ptr_null(dlvsym(RTLD_DEFAULT, "ms_alloc", "MALLOCSPY_999"));
+
+    /* A program built without libmallocspy holds malloc@GLIBC_..., free@GLIBC_... */
+    char *argv[] = { "nm", "-D", "--undefined-only", (char *)prog_path("bound_malloc"), NULL };
+    const char *env[] = { "LD_PRELOAD=", "LANG=C", "LC_ALL=C", NULL };
+    struct run r = run_cmd(argv, env, NULL);
+    ck_assert_msg(r.status == 0, "nm -D --undefined-only: status %d\n%s", r.status, r.err);
+    ck_assert_msg(strstr(r.out, " malloc@GLIBC_") && strstr(r.out, " free@GLIBC_"),
+                  "bound_malloc's references carry no version of the C library:\n%s", r.out);
+    run_free(&r);
+    /* ...bound to the C library alone, and to mallocspy under the preload. */
+    char *pargv[] = { (char *)prog_path("bound_malloc"), NULL };
+    r = run_cmd(pargv, env, NULL);
+    ck_assert_msg(r.status == 0, "bound_malloc: status %d\n%s", r.status, r.err);
+    ck_assert_msg(strstr(r.out, "/libc.so.6\n") && !strstr(r.out, "libmallocspy"),
+                  "bound_malloc without the preload: %s", r.out);
+    run_free(&r);
+    r = run_spied(pargv, "report=quiet", NULL);
+    ck_assert_msg(r.status == 0, "bound_malloc: status %d\n%s", r.status, r.err);
+    char *real = realpath(lib_path(), NULL), *save = NULL;
+    ck_assert(real);
+    int lines = 0;
+    for (char *l = strtok_r(r.out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char *bound = realpath(l, NULL);
+        ck_assert_msg(bound && !strcmp(bound, real), "under the preload, bound to %s", l);
+        free(bound);
+        lines++;
+    }
+    ck_assert_int_eq(lines, 2);
+    run_free(&r);
+    free(real);
+    map_free(&vm);
 }
 END_TEST
 
@@ -386,6 +656,9 @@ START_TEST(test_checker_rejects_foreign_symbols)
     struct syms s = dynamic_symbols(lm->l_name);
     ck_assert(has(&s, "malloc"));
     ck_assert(has(&s, "printf"));
+    /* nm shows versions: an entry point found unversioned is really so. */
+    ck_assert_msg(s.ver[find(&s, "printf")][0] == '@', "nm -D shows no versions: '%s'",
+                  s.ver[find(&s, "printf")]);
     size_t bad;
     char *list = unexpected(&s, &bad);
     ck_assert_msg(bad > 100, "only %zu foreign symbols found in %s", bad, lm->l_name);
@@ -406,6 +679,10 @@ Suite *suite(void)
     tcase_add_test(t, test_checker_rejects_foreign_symbols);
     tcase_add_test(t, test_map_is_explicit_and_matches_headers);
     tcase_add_test(t, test_library_exports_exactly_the_map);
+    tcase_add_test(t, test_version_nodes);
+    tcase_add_test(t, test_version_check_fails);
+    tcase_add_test(t, test_soname_and_needed_version);
+    tcase_add_test(t, test_versions_bind);
     tcase_add_test(t, test_header_reader);
     suite_add_tcase(s, t);
     return s;

@@ -88,6 +88,7 @@ CHECK_RUNS := \
     check_stacks report=quiet \
     check_stacks report=quiet:fast_path=0 \
     check_wrapper report=quiet \
+    check_package report=quiet \
     check_symbolizer report=quiet \
     check_pprof report=quiet \
     check_guest report=quiet \

@@ -4,7 +4,7 @@
 SYM_SRC    := $(wildcard src/symbolizer/*.c)
 SYM_OBJ    := $(SYM_SRC:src/symbolizer/%.c=$(B)/symbolizer/%.o)
 SYM_BIN    := $(B)/mallocspy-symbolizer
-SYM_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE $(CFLAGS) -DSYMBOLIZER_VERSION='"$(VERSION)"'
+SYM_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) -DSYMBOLIZER_VERSION='"$(VERSION)"'
 # -lstdc++ for __cxa_demangle, -lz for the pprof profiles' gzip; libdebuginfod is
 # dlopen'ed, only with --debuginfod.
 SYM_LIBS   := -ldw -lelf -lz -ldl -lstdc++
@@ -15,7 +15,7 @@ $(B)/symbolizer/%.o: src/symbolizer/%.c src/symbolizer/symbolizer.h
 	@mkdir -p $(B)/symbolizer
 	$(CC) $(SYM_CFLAGS) -c $< -o $@
 $(SYM_BIN): $(SYM_OBJ)
-	$(CC) $(CFLAGS) -o $@ $(SYM_OBJ) $(SYM_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(SYM_OBJ) $(SYM_LIBS)
 
 install: install-symbolizer
 install-symbolizer: $(SYM_BIN)
