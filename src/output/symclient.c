@@ -191,10 +191,16 @@ static int intermediate_main(void *arg)
     sp->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     /* clone returns once the helper has exec'd or is on its way out.  Not yet the new
      * program by its name: either it is dying (then it is a zombie within moments), or
-     * the kernel has not renamed it yet. */
-    if (!sp->err && !runs_program(pid, sp->path) && sp->pidfd >= 0) {
-        struct pollfd p = { sp->pidfd, POLLIN, 0 };
-        syscall(SYS_poll, &p, 1, 100);
+     * the kernel has not renamed it yet (it releases the vfork parent before it sets the
+     * name).  Looked at again every 50 us, for 100 ms at most: a single wait on the pidfd
+     * would last the whole 100 ms for a helper that is alive and well, at every report. */
+    if (!sp->err && sp->pidfd >= 0) {
+        for (int i = 0; i < 2000 && !runs_program(pid, sp->path); i++) {
+            struct pollfd p = { sp->pidfd, POLLIN, 0 };
+            struct timespec step = { 0, 50 * 1000 };
+            if (syscall(SYS_ppoll, &p, 1, &step, NULL, 8) > 0)
+                break;                /* it has died */
+        }
     }
     int st;
     if (syscall(SYS_wait4, pid, &st, __WALL | WNOHANG, NULL) == pid) {
