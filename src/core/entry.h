@@ -10,21 +10,53 @@
 #include <spawn.h>
 #include <sys/types.h>
 
+#include <errno.h>
+#include <stdatomic.h>
+
 #include "base/base.h"
+#include "base/start.h"
+#include "core/blocks.h"
 #include "core/dispatch.h"
+#include "core/real.h"
+
+/* Loaded dormant (start=0) and nothing recorded: the entry points call the real allocator
+ * themselves, before any frame of the dispatcher's is set up, so that the dormant cost is
+ * the interposition's alone.  Anything else (recording, blocks recorded before a stop,
+ * start-up, a call from inside mallocspy) takes the dispatcher's path. */
+static inline bool core_idle(void)
+{
+    return unlikely(!core_recording()) && !blocks_used && likely(!tls_guard) &&
+           likely(atomic_load_explicit(&start_state, memory_order_acquire) == 2);
+}
 
 /* The task allocator's calls (heap 0, no tag). */
 static inline void *core_alloc(size_t size, size_t align, bool zero, ms_call_kind kind,
                                void *fp)
 {
+    if (core_idle()) {
+        if (align <= ALIGN_MIN && likely(real_fns.malloc)) {
+            /* At least 16 bytes, as real_alloc asks (jemalloc aligns less below that). */
+            size_t n = size < ALIGN_MIN ? ALIGN_MIN : size;
+            return zero ? real_fns.calloc(1, n) : real_fns.malloc(n);
+        }
+        return real_alloc(size, align, zero);
+    }
     return core_heap_alloc(size, align, zero, kind, 0, 0, fp);
 }
 static inline void core_free(void *p, ms_call_kind kind, void *fp)
 {
+    if (p && core_idle() && !early_owns(p) && likely(real_fns.free)) {
+        int saved = errno;
+        real_fns.free(p);
+        errno = saved;
+        return;
+    }
     core_heap_free(p, kind, 0, fp);
 }
 static inline void *core_realloc(void *p, size_t size, ms_call_kind kind, void *fp)
 {
+    if (p && size && core_idle() && !early_owns(p))
+        return real_realloc(p, size);
     return core_heap_realloc(p, size, kind, 0, fp);
 }
 static inline size_t core_get_size(const void *p, ms_call_kind kind, void *fp)

@@ -13,8 +13,7 @@ struct cxx_runtime real_cxx;
 
 /* dlsym itself calls calloc (for its error buffer) before it can tell us where calloc is,
  * and the loader may allocate too: a few KiB served from here.  Never reused. */
-#define EARLY_SIZE (256 * 1024)
-static _Alignas(4096) unsigned char early[EARLY_SIZE];
+_Alignas(4096) unsigned char real_early[EARLY_SIZE];
 static _Atomic size_t early_used;
 
 struct early_header { size_t size; size_t pad; };   /* 16 bytes: keeps the alignment */
@@ -30,15 +29,10 @@ void *early_alloc(size_t size, size_t align, bool zero)
     size_t start = atomic_fetch_add(&early_used, (need + 15) & ~(size_t)15);
     if (start + need > EARLY_SIZE)
         return NULL;
-    uintptr_t p = (uintptr_t)early + start + sizeof(struct early_header);
+    uintptr_t p = (uintptr_t)real_early + start + sizeof(struct early_header);
     p = (p + align - 1) & ~(uintptr_t)(align - 1);
     ((struct early_header *)p)[-1].size = size;
     return (void *)p;
-}
-
-bool early_owns(const void *p)
-{
-    return (const unsigned char *)p >= early && (const unsigned char *)p < early + EARLY_SIZE;
 }
 
 size_t early_size(const void *p) { return ((const struct early_header *)p)[-1].size; }

@@ -36,7 +36,13 @@ void real_resolve(void);
 
 /* The static arena serves allocations made before the real allocator is known. */
 void *early_alloc(size_t size, size_t align, bool zero);
-bool early_owns(const void *p);
+#define EARLY_SIZE (256 * 1024)
+extern unsigned char real_early[EARLY_SIZE];
+static inline bool early_owns(const void *p)
+{
+    return (const unsigned char *)p >= real_early &&
+           (const unsigned char *)p < real_early + EARLY_SIZE;
+}
 size_t early_size(const void *p);
 
 /* Plain real-allocator calls with alignment (at least 16), used by every path. */
