@@ -822,10 +822,10 @@ void core_heap_free(void *p, ms_call_kind kind, uint32_t heap, void *fp)
         return;
     }
     struct block b;
-    if (unlikely(!core_recording()) && !heap &&
+    if ((unlikely(!core_recording()) || unlikely(core_sampling())) && !heap &&
         (!blocks_used || !blocks_find((uintptr_t)p, &b))) {
         int saved = errno;
-        real_free(p);                 /* dormant, and not a block recorded before */
+        real_free(p);                 /* dormant or not sampled: never recorded */
         errno = saved;
         return;
     }
