@@ -767,6 +767,12 @@ static void classify_stopped(struct scan_job *job)
     blocks_for_each(add_block, s.snap);
     mappings_for_each(add_mapping, &s, true);
     struct snapshot *snap = s.snap;
+    if (!snap->n) {
+        /* Nothing to classify (start=0 and never started, or all freed): no root is read,
+         * so no page of the program's data is touched for nothing. */
+        job->ok = true;
+        goto out;
+    }
     dl_iterate_phdr(find_self, &s);
     later.on = true;
     if (!read_maps(&s) || !sort_blocks(snap))
