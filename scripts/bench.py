@@ -1435,10 +1435,12 @@ def render(meta, res, mb, ec, tools, notes, args):
                  " idle over 3 s, or after %d s of waiting" % args.max_wait
                  if args.wait_idle else ""))
     L.append("- Versions: " + "; ".join("%s %s" % (k, v) for k, v in meta["versions"].items()))
-    L.append("- Runs: %d paired runs per workload (valgrind: %d); each cell is the median over"
+    vg = ("valgrind: %d" % min(args.runs, args.valgrind_runs) if "valgrind" in args.tools
+          else "valgrind not run: --tools %s" % args.tools)
+    L.append("- Runs: %d paired runs per workload (%s); each cell is the median over"
              " runs of the per-run ratio tool time / the same run's baseline time, with the"
              " smallest and largest ratio in parentheses; ⚠n/m marks n failed or flagged runs"
-             " of m." % (args.runs, min(args.runs, args.valgrind_runs)))
+             " of m." % (args.runs, vg))
     L.append("- mallocspy: LD_PRELOAD=build/libmallocspy.so (a copy taken when the run starts,"
              " sha256 %s…, so that a rebuild meanwhile changes nothing), leak tracking on, default"
              " depth 32, reports to files (json_path, log_path).  heaptrack: `heaptrack --raw` (Debian's"
