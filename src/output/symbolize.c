@@ -35,7 +35,9 @@ struct symbolizer *symbolizer_new(void)
     struct symbolizer *s = arena_alloc(sizeof *s);
     if (!s)
         return NULL;
-    s->mask = 4095;
+    /* Small to start, grown at half full: the table is hashed, so every entry's page is
+     * touched at random, and a small process's report must not weigh more than it. */
+    s->mask = 255;
     s->cache = pages_alloc((s->mask + 1) * sizeof *s->cache);
     if (!s->cache) {
         arena_free(s, sizeof *s);
