@@ -802,7 +802,16 @@ int marker_line(const char *name, const char *marker)
 void make_dir(const char *tag, char *out, size_t cap)
 {
     snprintf(out, cap, "%s", tmp_path(tag));
-    ck_assert_msg(mkdir(out, 0755) == 0, "mkdir %s: %s", out, strerror(errno));
+    /* Names carry the test process's pid: one that exists was left by an earlier run
+     * whose process had the same pid, and no live process owns it. */
+    if (mkdir(out, 0755) != 0 && errno == EEXIST) {
+        remove_tree(out);
+        errno = 0;
+        mkdir(out, 0755);
+    }
+    struct stat st;
+    ck_assert_msg(stat(out, &st) == 0 && S_ISDIR(st.st_mode), "mkdir %s: %s", out,
+                  strerror(errno));
 }
 
 char *tmp_name(const char *name) { return strdup(tmp_path(name)); }
