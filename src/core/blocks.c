@@ -468,18 +468,32 @@ static void flush(struct batch *bt, void (*fn)(const struct block *, void *), vo
     bt->n = 0;
 }
 
+static bool id_before(const void *a, const void *b)
+{
+    return *(const uint32_t *)a < *(const uint32_t *)b;
+}
+
+/* In address order: the leaves by their place in the address space, the blocks of a leaf
+ * by their place in it (the scan then needs no sort of its own, nor the memory for one). */
 void blocks_for_each(void (*fn)(const struct block *, void *), void *arg)
 {
+    uint32_t nl = atomic_load(&map.nleaves);
+    if (nl > ARRAY_SIZE(map.leaf_ids))
+        nl = ARRAY_SIZE(map.leaf_ids);
     struct batch *bt = pages_alloc(sizeof *bt);
     unsigned char *vec = pages_alloc(LEAF_BYTES / 4096);
-    if (!bt || !vec) {
+    uint32_t *ids = pages_alloc((nl ? nl : 1) * sizeof *ids);
+    if (!bt || !vec || !ids) {
         pages_free(bt, sizeof *bt);
         pages_free(vec, LEAF_BYTES / 4096);
+        pages_free(ids, (nl ? nl : 1) * sizeof *ids);
         return;
     }
-    uint32_t nl = atomic_load(&map.nleaves);
-    for (uint32_t l = 0; l < nl && l < ARRAY_SIZE(map.leaf_ids); l++) {
-        uint32_t id = atomic_load(&map.leaf_ids[l]);
+    for (uint32_t l = 0; l < nl; l++)
+        ids[l] = atomic_load(&map.leaf_ids[l]);
+    sort_small(ids, nl, sizeof *ids, id_before);
+    for (uint32_t l = 0; l < nl; l++) {
+        uint32_t id = ids[l];
         if (!id)
             continue;
         uintptr_t base = (uintptr_t)(id - 1) << LEAF_SHIFT;
@@ -500,6 +514,8 @@ void blocks_for_each(void (*fn)(const struct block *, void *), void *arg)
                     uintptr_t p = base + ((uintptr_t)s << GRAIN_SHIFT);
                     struct block sb;
                     if (code == SIDE) {
+                        if (bt->n)
+                            flush(bt, fn, arg);    /* the blocks before it first */
                         if (side_get(p, &sb, false))
                             fn(&sb, arg);
                         continue;
@@ -519,6 +535,7 @@ void blocks_for_each(void (*fn)(const struct block *, void *), void *arg)
         flush(bt, fn, arg);
     pages_free(bt, sizeof *bt);
     pages_free(vec, LEAF_BYTES / 4096);
+    pages_free(ids, (nl ? nl : 1) * sizeof *ids);
 }
 
 static void count_one(const struct block *b, void *arg)

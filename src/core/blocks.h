@@ -63,8 +63,9 @@ void blocks_move_to_actual(struct block *b);
  * map over a bounded distance). */
 bool blocks_containing(uintptr_t p, struct block *out);
 
-/* Calls fn on a copy of each live block.  The headers are read with process_vm_readv, so a
- * block freed under the walk by another thread is skipped, never a fault. */
+/* Calls fn on a copy of each live block, in address order.  The headers are read with
+ * process_vm_readv, so a block freed under the walk by another thread is skipped, never a
+ * fault. */
 void blocks_for_each(void (*fn)(const struct block *, void *), void *arg);
 
 /* The map has held something: a free must look there first. */
