@@ -329,9 +329,7 @@ enum { FL_IDLE = 0, FL_ACTIVE, FL_RELEASED };
 struct inflight {
     atomic_int state;
     uintptr_t actual;
-    /* Sampling: bytes until the next sample, and the thread's own generator. */
-    int64_t sample_left;
-    uint64_t rng;
+    uint64_t rng;              /* sampling: the thread's own generator */
 };
 static size_t inflight_part;
 
@@ -395,15 +393,16 @@ static inline bool sampled(struct thread_state *ts, size_t size)
     struct inflight *c = inflight_of(ts);
     if (unlikely(!c))
         return true;
-    if (unlikely(!c->sample_left))
-        c->sample_left = sample_interval(c, ts);
-    c->sample_left -= (int64_t)size;
-    if (likely(c->sample_left > 0))
+    int64_t *left = &core_tls.sample_left;    /* core_entry.h counts down there too */
+    if (unlikely(!*left))
+        *left = sample_interval(c, ts);
+    *left -= (int64_t)size;
+    if (likely(*left > 0))
         return false;
     /* One sample, however many intervals the allocation spans (its weight says so). */
     do
-        c->sample_left += sample_interval(c, ts);
-    while (c->sample_left <= 0);
+        *left += sample_interval(c, ts);
+    while (*left <= 0);
     return true;
 }
 
@@ -822,8 +821,8 @@ void core_heap_free(void *p, ms_call_kind kind, uint32_t heap, void *fp)
         return;
     }
     struct block b;
-    if ((unlikely(!core_recording()) || unlikely(core_sampling())) && !heap &&
-        (!blocks_used || !blocks_find((uintptr_t)p, &b))) {
+    if ((unlikely(!core_recording()) || (unlikely(core_sampling()) && registry_only_ours())) &&
+        !heap && (!blocks_used || !blocks_find((uintptr_t)p, &b))) {
         int saved = errno;
         real_free(p);                 /* dormant or not sampled: never recorded */
         errno = saved;

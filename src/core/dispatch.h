@@ -69,6 +69,7 @@ void core_set_fast_counter(const struct core_fast_counter *c);
 struct core_tls {
     const ms_call *call;
     void *call_fp;
+    int64_t sample_left;       /* sampling: bytes to this thread's next sample (0: unset) */
 };
 extern TLS_IE struct core_tls core_tls;
 static inline const ms_call *core_call(void) { return core_tls.call; }

@@ -18,6 +18,7 @@
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "core/real.h"
+#include "core/registry.h"
 
 /* Loaded dormant (start=0) and nothing recorded: the entry points call the real allocator
  * themselves, before any frame of the dispatcher's is set up, so that the dormant cost is
@@ -29,11 +30,25 @@ static inline bool core_idle(void)
            likely(atomic_load_explicit(&start_state, memory_order_acquire) == 2);
 }
 
+/* Sampling, recording, and this allocation is not the one sampled: the thread's countdown
+ * says so here, and the allocation goes to the real allocator with no frame of the
+ * dispatcher's (the same decision core_heap_alloc's sampler takes: the countdown stays
+ * above zero). */
+static inline bool core_unsampled(size_t size)
+{
+    if (likely(!core_sampling()) || core_tls.sample_left <= (int64_t)size ||
+        unlikely(tls_guard) || unlikely(!core_recording()) ||
+        atomic_load_explicit(&start_state, memory_order_acquire) != 2)
+        return false;
+    core_tls.sample_left -= (int64_t)size;
+    return true;
+}
+
 /* The task allocator's calls (heap 0, no tag). */
 static inline void *core_alloc(size_t size, size_t align, bool zero, ms_call_kind kind,
                                void *fp)
 {
-    if (core_idle()) {
+    if (core_idle() || core_unsampled(size)) {
         if (align <= ALIGN_MIN && likely(real_fns.malloc)) {
             /* At least 16 bytes, as real_alloc asks (jemalloc aligns less below that). */
             size_t n = size < ALIGN_MIN ? ALIGN_MIN : size;
@@ -45,7 +60,12 @@ static inline void *core_alloc(size_t size, size_t align, bool zero, ms_call_kin
 }
 static inline void core_free(void *p, ms_call_kind kind, void *fp)
 {
-    if (p && core_idle() && !early_owns(p) && likely(real_fns.free)) {
+    struct block b;
+    if (p && (core_idle() || (unlikely(core_sampling()) && likely(!tls_guard) &&
+                              atomic_load_explicit(&start_state, memory_order_acquire) == 2 &&
+                              registry_only_ours() && !early_owns(p) &&
+                              !blocks_find((uintptr_t)p, &b))) &&
+        !early_owns(p) && likely(real_fns.free)) {
         int saved = errno;
         real_fns.free(p);
         errno = saved;

@@ -60,6 +60,15 @@ static inline const struct chain *registry_chain(void)
 {
     return atomic_load_explicit(&registry.chain, memory_order_acquire);
 }
+
+/* Only mallocspy's own spies (the tracker, the mismatch detector): a block the sampler
+ * left alone is none of theirs.  Other spies (the quarantine, a user's) still see every
+ * free the dispatcher sees. */
+static inline bool registry_only_ours(void)
+{
+    const struct chain *ch = registry_chain();
+    return ch && ch->fast;
+}
 static inline struct spy_slot *registry_slot(unsigned s) { return &registry.slots[s]; }
 
 /* Registers the registry's part of the thread states (their shares of the live counts). */
