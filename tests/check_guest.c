@@ -191,50 +191,6 @@ static void count_frames(const struct jval *rep, const char *key, struct frame_c
     }
 }
 
-/* ---- a server that accepts and never answers ----------------------------------------- */
-
-struct silent {
-    int fd, port;
-    atomic_int accepted;
-    pthread_t thread;
-};
-
-static void *silent_loop(void *arg)
-{
-    struct silent *s = arg;
-    for (;;) {
-        int c = accept(s->fd, NULL, NULL);
-        if (c < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            return NULL;                    /* shut down */
-        }
-        atomic_fetch_add(&s->accepted, 1);  /* kept open, never answered */
-    }
-}
-
-static void silent_start(struct silent *s)
-{
-    memset(s, 0, sizeof *s);
-    s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ck_assert(s->fd >= 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    ck_assert(bind(s->fd, (struct sockaddr *)&a, sizeof a) == 0);
-    ck_assert(listen(s->fd, 64) == 0);
-    ck_assert(getsockname(s->fd, (struct sockaddr *)&a, &len) == 0);
-    s->port = ntohs(a.sin_port);
-    ck_assert(pthread_create(&s->thread, NULL, silent_loop, s) == 0);
-}
-
-static int silent_stop(struct silent *s)
-{
-    shutdown(s->fd, SHUT_RDWR);
-    pthread_join(s->thread, NULL);
-    close(s->fd);
-    return atomic_load(&s->accepted);
-}
-
 /* ---- 1. real programs -------------------------------------------------------------- */
 
 #define TOOL_OPTS "report=profile:report_reachable=1"

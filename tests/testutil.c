@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -914,4 +916,40 @@ bool next_line(const char **p, char *line, size_t cap)
     snprintf(line, cap, "%.*s", (int)(len < cap - 1 ? len : cap - 1), *p);
     *p += len + (nl ? 1 : 0);
     return true;
+}
+
+static void *silent_loop(void *arg)
+{
+    struct silent *s = arg;
+    for (;;) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            return NULL;                    /* shut down */
+        }
+        atomic_fetch_add(&s->accepted, 1);  /* kept open, never answered */
+    }
+}
+
+void silent_start(struct silent *s)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert(s->fd >= 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    ck_assert(bind(s->fd, (struct sockaddr *)&a, sizeof a) == 0);
+    ck_assert(listen(s->fd, 64) == 0);
+    ck_assert(getsockname(s->fd, (struct sockaddr *)&a, &len) == 0);
+    s->port = ntohs(a.sin_port);
+    ck_assert(pthread_create(&s->thread, NULL, silent_loop, s) == 0);
+}
+
+int silent_stop(struct silent *s)
+{
+    shutdown(s->fd, SHUT_RDWR);
+    pthread_join(s->thread, NULL);
+    close(s->fd);
+    return atomic_load(&s->accepted);
 }

@@ -5,6 +5,8 @@
 #define TESTUTIL_H
 
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -167,5 +169,15 @@ const char *summary_line(const char *text, int *pid);
 /* Copies the line at *p (without its newline, cut to fit) to line and moves *p past it;
  * false at the end of the text.  Reports are read a line at a time with sscanf. */
 bool next_line(const char **p, char *line, size_t cap);
+
+/* A server on 127.0.0.1 that accepts connections, counts them and never answers (a
+ * debuginfod that hangs).  silent_stop returns how many connections it accepted. */
+struct silent {
+    int fd, port;
+    atomic_int accepted;
+    pthread_t thread;
+};
+void silent_start(struct silent *s);
+int silent_stop(struct silent *s);
 
 #endif
