@@ -156,7 +156,7 @@ deb:
 # asserts a timing.  Extra options through BENCH_ARGS (e.g. BENCH_ARGS=--quick).
 BENCH_CFLAGS := -std=gnu11 -Wall -Wextra -O2 -g
 BENCH_ARGS ?=
-$(B)/bench/%: tests/bench/%.c
+$(B)/bench/%: tests/bench/%.c tests/bench/deep.h
 	@mkdir -p $(B)/bench
 	$(CC) $(BENCH_CFLAGS) $< -o $@ -lpthread
 $(B)/bench/%.so: tests/bench/%.c

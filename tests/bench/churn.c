@@ -25,6 +25,8 @@
 
 #define NOINLINE __attribute__((noinline, noclone))
 
+#include "deep.h"
+
 struct slot {
     unsigned char *p;
     uint32_t size;
@@ -158,58 +160,12 @@ static NOINLINE uint64_t churn_loop(struct worker *w)
     return sum;
 }
 
-/* Four distinct functions recursing into one another: d levels, then the loop.  Each
- * uses its result after the call, so none of these calls is a tail call. */
-static NOINLINE uint64_t level_a(struct worker *w, int d);
-static NOINLINE uint64_t level_b(struct worker *w, int d);
-static NOINLINE uint64_t level_c(struct worker *w, int d);
-static NOINLINE uint64_t level_d(struct worker *w, int d);
-
-static uint64_t descend(struct worker *w, int d)
-{
-    if (d <= 0)
-        return churn_loop(w);
-    switch (d & 3) {
-    case 0: return level_a(w, d - 1);
-    case 1: return level_b(w, d - 1);
-    case 2: return level_c(w, d - 1);
-    default: return level_d(w, d - 1);
-    }
-}
-
-static NOINLINE uint64_t level_a(struct worker *w, int d)
-{
-    volatile int pad = d;
-    uint64_t r = descend(w, d);
-    return r + (uint64_t)pad;
-}
-
-static NOINLINE uint64_t level_b(struct worker *w, int d)
-{
-    volatile int pad[2] = { d, 1 };
-    uint64_t r = descend(w, d);
-    return r ^ (uint64_t)(pad[0] + pad[1]);
-}
-
-static NOINLINE uint64_t level_c(struct worker *w, int d)
-{
-    volatile long pad = d * 3;
-    uint64_t r = descend(w, d);
-    return r * 3 + (uint64_t)pad;
-}
-
-static NOINLINE uint64_t level_d(struct worker *w, int d)
-{
-    volatile char pad[24];
-    pad[0] = (char)d;
-    uint64_t r = descend(w, d);
-    return r + 7 * (uint64_t)pad[0];
-}
+static uint64_t churn_leaf(void *w) { return churn_loop(w); }
 
 static void *run(void *arg)
 {
     struct worker *w = arg;
-    w->sum = descend(w, DEPTH);
+    w->sum = deep_call(churn_leaf, w, DEPTH);
     return NULL;
 }
 

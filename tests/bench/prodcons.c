@@ -27,6 +27,8 @@
 
 #define NOINLINE __attribute__((noinline, noclone))
 
+#include "deep.h"
+
 struct queue {
     pthread_mutex_t lock;
     pthread_cond_t not_empty, not_full;
@@ -149,66 +151,25 @@ static NOINLINE uint64_t consume(struct pair *p)
     return sum;
 }
 
-/* Four distinct functions recursing into one another, as in churn.c: d levels, then the
- * thread's loop.  None of these calls is a tail call. */
-static NOINLINE uint64_t level_a(struct role *w, int d);
-static NOINLINE uint64_t level_b(struct role *w, int d);
-static NOINLINE uint64_t level_c(struct role *w, int d);
-static NOINLINE uint64_t level_d(struct role *w, int d);
-
-static uint64_t descend(struct role *w, int d)
+/* The role's loop, 20 frames down (deep.h). */
+static uint64_t role_leaf(void *arg)
 {
-    if (d <= 0)
-        return w->consumer ? consume(w->p) : produce(w->p);
-    switch (d & 3) {
-    case 0: return level_a(w, d - 1);
-    case 1: return level_b(w, d - 1);
-    case 2: return level_c(w, d - 1);
-    default: return level_d(w, d - 1);
-    }
-}
-
-static NOINLINE uint64_t level_a(struct role *w, int d)
-{
-    volatile int pad = d;
-    uint64_t r = descend(w, d);
-    return r + (uint64_t)pad;
-}
-
-static NOINLINE uint64_t level_b(struct role *w, int d)
-{
-    volatile int pad[2] = { d, 1 };
-    uint64_t r = descend(w, d);
-    return r ^ (uint64_t)(pad[0] + pad[1]);
-}
-
-static NOINLINE uint64_t level_c(struct role *w, int d)
-{
-    volatile long pad = d * 3;
-    uint64_t r = descend(w, d);
-    return r * 3 + (uint64_t)pad;
-}
-
-static NOINLINE uint64_t level_d(struct role *w, int d)
-{
-    volatile char pad[24];
-    pad[0] = (char)d;
-    uint64_t r = descend(w, d);
-    return r + 7 * (uint64_t)pad[0];
+    struct role *w = arg;
+    return w->consumer ? consume(w->p) : produce(w->p);
 }
 
 static void *producer(void *arg)
 {
     struct role w = { arg, 0 };
-    descend(&w, DEPTH);
+    deep_call(role_leaf, &w, DEPTH);
     return NULL;
 }
 
 static void *consumer(void *arg)
 {
     struct role w = { arg, 1 };
-    uint64_t sum = descend(&w, DEPTH);
-    /* descend adds the pads on the way up: the same for every run */
+    uint64_t sum = deep_call(role_leaf, &w, DEPTH);
+    /* deep_call adds the pads on the way up: the same for every run */
     ((struct pair *)arg)->sum = sum;
     return NULL;
 }

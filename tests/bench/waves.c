@@ -28,6 +28,8 @@
 
 #define NOINLINE __attribute__((noinline, noclone))
 
+#include "deep.h"
+
 struct job {
     unsigned char *handed;      /* allocated by the main thread, freed by the worker */
     unsigned char *back;        /* allocated by the worker, freed by the main thread */
@@ -147,57 +149,17 @@ static NOINLINE uint64_t waves_loop(struct run *run)
     return sum;
 }
 
-/* Four distinct functions recursing into one another, as in churn.c. */
-static NOINLINE uint64_t level_a(struct frame *f, int d);
-static NOINLINE uint64_t level_b(struct frame *f, int d);
-static NOINLINE uint64_t level_c(struct frame *f, int d);
-static NOINLINE uint64_t level_d(struct frame *f, int d);
-
-static uint64_t descend(struct frame *f, int d)
+/* The worker's body or the main thread's loop, 20 frames down (deep.h). */
+static uint64_t frame_leaf(void *arg)
 {
-    if (d <= 0)
-        return f->job ? worker_body(f->job) : waves_loop(f->run);
-    switch (d & 3) {
-    case 0: return level_a(f, d - 1);
-    case 1: return level_b(f, d - 1);
-    case 2: return level_c(f, d - 1);
-    default: return level_d(f, d - 1);
-    }
-}
-
-static NOINLINE uint64_t level_a(struct frame *f, int d)
-{
-    volatile int pad = d;
-    uint64_t r = descend(f, d);
-    return r + (uint64_t)pad;
-}
-
-static NOINLINE uint64_t level_b(struct frame *f, int d)
-{
-    volatile int pad[2] = { d, 1 };
-    uint64_t r = descend(f, d);
-    return r ^ (uint64_t)(pad[0] + pad[1]);
-}
-
-static NOINLINE uint64_t level_c(struct frame *f, int d)
-{
-    volatile long pad = d * 3;
-    uint64_t r = descend(f, d);
-    return r * 3 + (uint64_t)pad;
-}
-
-static NOINLINE uint64_t level_d(struct frame *f, int d)
-{
-    volatile char pad[24];
-    pad[0] = (char)d;
-    uint64_t r = descend(f, d);
-    return r + 7 * (uint64_t)pad[0];
+    struct frame *f = arg;
+    return f->job ? worker_body(f->job) : waves_loop(f->run);
 }
 
 static void *worker(void *arg)
 {
     struct frame f = { NULL, arg };
-    f.job->sum = descend(&f, DEPTH);
+    f.job->sum = deep_call(frame_leaf, &f, DEPTH);
     return NULL;
 }
 
@@ -215,7 +177,7 @@ int main(int argc, char **argv)
     if (!run.jobs)
         return 1;
     struct frame f = { &run, NULL };
-    uint64_t sum = descend(&f, DEPTH);
+    uint64_t sum = deep_call(frame_leaf, &f, DEPTH);
     printf("waves: %lu threads in waves of %lu: checksum %016llx\n", run.threads, run.wave,
            (unsigned long long)sum);
     free(run.jobs);
