@@ -618,65 +618,33 @@ static bool addr_before(const void *a, const void *b)
     return ((const struct snap_block *)a)->addr < ((const struct snap_block *)b)->addr;
 }
 
-static bool sort_blocks(struct snapshot *snap)
+static void sort_blocks(struct snapshot *snap)
 {
     size_t n = snap->n;
-    if (n < 2)
-        return true;
     /* The blocks come in address order (blocks_for_each), the mappings after them: only
      * that tail is sorted, in a buffer of its own size, and merged in from the end.  No
      * copy of the whole snapshot (24 MB for a million blocks) is made. */
     size_t p = 1;
     while (p < n && snap->b[p - 1].addr <= snap->b[p].addr)
         p++;
-    if (p == n)
-        return true;
+    if (p >= n)
+        return;
     size_t k = n - p;
-    if (k <= n / 4 || n < 16384) {
-        struct snap_block *t = pages_alloc(k * sizeof *t);
-        if (t) {
-            memcpy(t, snap->b + p, k * sizeof *t);
-            sort_small(t, k, sizeof *t, addr_before);
-            size_t i = p, j = k, out = n;
-            while (j > 0) {
-                if (i > 0 && snap->b[i - 1].addr > t[j - 1].addr)
-                    snap->b[--out] = snap->b[--i];
-                else
-                    snap->b[--out] = t[--j];
-            }
-            release(t, k * sizeof *t);
-            return true;
-        }
+    struct snap_block *t = pages_alloc(k * sizeof *t);
+    if (!t) {
+        sort_small(snap->b, n, sizeof *snap->b, addr_before);   /* slower, in place */
+        return;
     }
-    struct snap_block *tmp = pages_alloc(n * sizeof *tmp);
-    uint32_t *count = pages_alloc(65536 * sizeof *count);
-    if (!tmp || !count) {
-        pages_free(tmp, n * sizeof *tmp);
-        pages_free(count, 65536 * sizeof *count);
-        return false;
+    memcpy(t, snap->b + p, k * sizeof *t);
+    sort_small(t, k, sizeof *t, addr_before);
+    size_t i = p, j = k, out = n;
+    while (j > 0) {
+        if (i > 0 && snap->b[i - 1].addr > t[j - 1].addr)
+            snap->b[--out] = snap->b[--i];
+        else
+            snap->b[--out] = t[--j];
     }
-    struct snap_block *src = snap->b, *dst = tmp;
-    for (unsigned shift = 3; shift < 51; shift += 16) {
-        memset(count, 0, 65536 * sizeof *count);
-        for (size_t i = 0; i < n; i++)
-            count[(src[i].addr >> shift) & 0xffff]++;
-        uint32_t sum = 0;
-        for (unsigned d = 0; d < 65536; d++) {
-            uint32_t c = count[d];
-            count[d] = sum;
-            sum += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            dst[count[(src[i].addr >> shift) & 0xffff]++] = src[i];
-        struct snap_block *t = src;
-        src = dst;
-        dst = t;
-    }
-    if (src != snap->b)
-        memcpy(snap->b, src, n * sizeof *src);
-    release(tmp, n * sizeof *tmp);
-    release(count, 65536 * sizeof *count);
-    return true;
+    release(t, k * sizeof *t);
 }
 
 /* ---- the whole scan ------------------------------------------------------------------ */
@@ -793,8 +761,9 @@ static void classify_stopped(struct scan_job *job)
     }
     dl_iterate_phdr(find_self, &s);
     later.on = true;
-    if (!read_maps(&s) || !sort_blocks(snap))
+    if (!read_maps(&s))
         goto out;
+    sort_blocks(snap);
     s.buf = pages_alloc(VMBUF);
     s.vm_readv = true;
     link_pieces(&s);
