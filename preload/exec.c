@@ -40,6 +40,15 @@ static size_t count_args(va_list ap)
     return n;
 }
 
+/* argv[0..n]: `arg`, the n - 1 after it and the NULL that ends them; *ap is left after
+ * that NULL (where execle's environment is). */
+static void take_args(char **argv, const char *arg, size_t n, va_list *ap)
+{
+    argv[0] = (char *)arg;
+    for (size_t i = 1; i <= n; i++)
+        argv[i] = va_arg(*ap, char *);
+}
+
 PUBLIC int execl(const char *path, const char *arg, ...)
 {
     va_list ap;
@@ -47,12 +56,9 @@ PUBLIC int execl(const char *path, const char *arg, ...)
     size_t n = count_args(ap);
     va_end(ap);
     char *argv[n + 1];
-    argv[0] = (char *)arg;
     va_start(ap, arg);
-    for (size_t i = 1; i <= n; i++)
-        argv[i] = va_arg(ap, char *);
+    take_args(argv, arg, n, &ap);
     va_end(ap);
-    argv[n] = NULL;
     return core_execve(path, argv, environ);
 }
 
@@ -63,12 +69,9 @@ PUBLIC int execlp(const char *file, const char *arg, ...)
     size_t n = count_args(ap);
     va_end(ap);
     char *argv[n + 1];
-    argv[0] = (char *)arg;
     va_start(ap, arg);
-    for (size_t i = 1; i <= n; i++)
-        argv[i] = va_arg(ap, char *);
+    take_args(argv, arg, n, &ap);
     va_end(ap);
-    argv[n] = NULL;
     return core_execvpe(file, argv, environ);
 }
 
@@ -80,13 +83,10 @@ PUBLIC int execle(const char *path, const char *arg, ...)
     size_t n = count_args(ap);
     va_end(ap);
     char *argv[n + 1];
-    argv[0] = (char *)arg;
     va_start(ap, arg);
-    for (size_t i = 1; i <= n; i++)
-        argv[i] = va_arg(ap, char *);
+    take_args(argv, arg, n, &ap);
     char *const *envp = va_arg(ap, char *const *);
     va_end(ap);
-    argv[n] = NULL;
     return core_execve(path, argv, envp);
 }
 

@@ -20,14 +20,20 @@
 #include "core/real.h"
 #include "core/registry.h"
 
+/* Not inside mallocspy, and started: an entry point may decide on its own. */
+static inline bool core_ready(void)
+{
+    return likely(!tls_guard) &&
+           likely(atomic_load_explicit(&start_state, memory_order_acquire) == 2);
+}
+
 /* Loaded dormant (start=0) and nothing recorded: the entry points call the real allocator
  * themselves, before any frame of the dispatcher's is set up, so that the dormant cost is
  * the interposition's alone.  Anything else (recording, blocks recorded before a stop,
  * start-up, a call from inside mallocspy) takes the dispatcher's path. */
 static inline bool core_idle(void)
 {
-    return unlikely(!core_recording()) && !blocks_used && likely(!tls_guard) &&
-           likely(atomic_load_explicit(&start_state, memory_order_acquire) == 2);
+    return unlikely(!core_recording()) && !blocks_used && core_ready();
 }
 
 /* Sampling, recording, and this allocation is not the one sampled: the thread's countdown
@@ -37,11 +43,19 @@ static inline bool core_idle(void)
 static inline bool core_unsampled(size_t size)
 {
     if (likely(!core_sampling()) || core_tls.sample_left <= (int64_t)size ||
-        unlikely(tls_guard) || unlikely(!core_recording()) ||
-        atomic_load_explicit(&start_state, memory_order_acquire) != 2)
+        unlikely(!core_recording()) || !core_ready())
         return false;
     core_tls.sample_left -= (int64_t)size;
     return true;
+}
+
+/* Sampling, and p is no block the sampler recorded, while only mallocspy's own spies are
+ * registered: nobody has anything to do with its free (core_heap_free decides the same). */
+static inline bool core_never_sampled(const void *p)
+{
+    struct block b;
+    return unlikely(core_sampling()) && core_ready() && registry_only_ours() &&
+           !blocks_find((uintptr_t)p, &b);
 }
 
 /* The task allocator's calls (heap 0, no tag). */
@@ -60,12 +74,8 @@ static inline void *core_alloc(size_t size, size_t align, bool zero, ms_call_kin
 }
 static inline void core_free(void *p, ms_call_kind kind, void *fp)
 {
-    struct block b;
-    if (p && (core_idle() || (unlikely(core_sampling()) && likely(!tls_guard) &&
-                              atomic_load_explicit(&start_state, memory_order_acquire) == 2 &&
-                              registry_only_ours() && !early_owns(p) &&
-                              !blocks_find((uintptr_t)p, &b))) &&
-        !early_owns(p) && likely(real_fns.free)) {
+    if (p && (core_idle() || core_never_sampled(p)) && !early_owns(p) &&
+        likely(real_fns.free)) {
         int saved = errno;
         real_fns.free(p);
         errno = saved;
